@@ -27,7 +27,8 @@ export interface ConfigOrigin {
 /** Render an origin the way config errors name it: `app.ini:12`, `command line (arg 3)`, `environment`. */
 export function formatOrigin(origin: ConfigOrigin | null | undefined): string {
   if (!origin) return 'config';
-  if (origin.source === 'ini' || origin.source === 'emperor') return `${origin.file ?? '<ini>'}:${origin.line}`;
+  if (origin.source === 'ini' || origin.source === 'emperor')
+    return `${origin.file ?? '<ini>'}:${origin.line}`;
   if (origin.source === 'argv') return `command line (arg ${origin.line})`;
   return 'environment';
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { builtinPlugins } from '../plugins/index.js';
+import { formatShowConfig, loadConfigEntries } from './config/load.js';
+import { type InstanceConfig, resolveConfig } from './config/resolve.js';
+import { TsgiError } from './errors.js';
+import { Logger, LogSink } from './log/logger.js';
+import { Master } from './master/master.js';
+import { installSignals } from './master/signals.js';
+import { PluginRegistry } from './plugin/registry.js';
+
+/** tsgi's version, from package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Exit codes of `tsgi`. */
+export const ExitCode = {
+  OK: 0,
+  /** The instance could not start or stopped on an error (bad config, app not loadable, bind failed). */
+  FAILURE: 1,
+  /** Bad command line. */
+  USAGE: 2,
+} as const;
+
+function usage(registry: PluginRegistry): string {
+  const lines = [
+    'Usage: tsgi [options...]        (every option also works as `name = value` in an ini file)',
+    '       tsgi --ini app.ini       tsgi app.ini',
+    '',
+    'Examples:',
+    '  tsgi --http-socket 127.0.0.1:8080 --wsgi-file app.py --processes 4',
+    '  tsgi --ini app.ini --show-config',
+    '',
+    'Options (docs/options.md has the full reference):',
+  ];
+  for (const name of registry.options.names().sort()) {
+    const o = registry.options.get(name)!;
+    if (o.canonical !== name) continue;
+    lines.push(`  --${name.padEnd(26)} ${o.spec.help}`);
+  }
+  return lines.join('\n');
+}
+
+/** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
+function readConfig(argv: readonly string[], registry: PluginRegistry, isReload: boolean): InstanceConfig {
+  const entries = loadConfigEntries(argv, {
+    arity: (name) => registry.options.get(name)?.spec.arity,
+    env: process.env,
+    cwd: process.cwd(),
+    isReload,
+  });
+  return resolveConfig(entries, registry.options);
+}
+
+/** Entry point of the `tsgi` command. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const registry = new PluginRegistry(builtinPlugins);
+  if (argv.includes('--version') || argv.includes('-v')) {
+    process.stdout.write(`tsgi ${version()}\n`);
+    return;
+  }
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage(registry)}\n`);
+    if (argv.length === 0) process.exitCode = ExitCode.USAGE;
+    return;
+  }
+  const boot = new Logger(new LogSink(2));
+  let config: InstanceConfig;
+  try {
+    const entries = loadConfigEntries(argv, {
+      arity: (name) => registry.options.get(name)?.spec.arity,
+      env: process.env,
+      cwd: process.cwd(),
+      isReload: false,
+    });
+    if (entries.some((e) => e.key === 'show-config' && e.value !== 'false'))
+      process.stdout.write(formatShowConfig(entries));
+    config = resolveConfig(entries, registry.options);
+  } catch (err) {
+    boot.error(err instanceof TsgiError ? err.message : String((err as Error).stack ?? err));
+    boot.sink.close();
+    process.exitCode = ExitCode.FAILURE;
+    return;
+  }
+  const logto = config.values({ logto: registry.options.get('logto')!.spec }).logto as string | null;
+  let log = boot;
+  if (logto) {
+    try {
+      log = new Logger(LogSink.open(logto));
+    } catch (err) {
+      boot.error(`cannot open logto file '${logto}': ${(err as Error).message}`);
+      boot.sink.close();
+      process.exitCode = ExitCode.FAILURE;
+      return;
+    }
+  }
+  log.info(`tsgi ${version()} starting (pid ${process.pid}, node ${process.version})`);
+  const master = new Master({
+    registry,
+    log,
+    reloadConfig: () => readConfig(argv, registry, true),
+    onExit: (code) => {
+      log.sink.close();
+      process.exit(code);
+    },
+  });
+  installSignals(master);
+  await master.boot(config);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`tsgi: fatal: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(ExitCode.FAILURE);
+});

@@ -1,0 +1,136 @@
+/**
+ * The worker transport's frame codec (docs/transport.md): `type u8 | stream u32le | length u32le |
+ * payload`. Pure functions over bytes plus an incremental reader that reuses one buffer.
+ */
+
+/** Frame header size, bytes. */
+export const FRAME_HEADER_BYTES = 9;
+/** Largest payload accepted, bytes; more is a protocol error. */
+export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024;
+/** Initial per-stream window in each direction, bytes. */
+export const INITIAL_WINDOW = 256 * 1024;
+
+/** Frame types. 0x0_/0x1_ travel master → worker, 0x8_/0x9_ worker → master. */
+export const Frame = {
+  REQUEST: 0x01,
+  DATA: 0x02,
+  DATA_END: 0x03,
+  ABORT: 0x04,
+  CREDIT: 0x05,
+  CONTROL: 0x10,
+  HEAD: 0x81,
+  RESP_DATA: 0x82,
+  END: 0x83,
+  RESP_ABORT: 0x84,
+  RESP_CREDIT: 0x85,
+  RESP_CONTROL: 0x90,
+} as const;
+
+/** Reasons carried by a master → worker ABORT. */
+export const AbortReason = { CLIENT_GONE: 1, HARAKIRI: 2, SHUTDOWN: 3 } as const;
+
+/** Write a frame header into `buf` at `offset`. */
+export function writeFrameHeader(
+  buf: Buffer,
+  offset: number,
+  type: number,
+  stream: number,
+  length: number,
+): void {
+  buf[offset] = type;
+  buf.writeUInt32LE(stream, offset + 1);
+  buf.writeUInt32LE(length, offset + 5);
+}
+
+/** A whole frame with a copied payload. */
+export function encodeFrame(type: number, stream: number, payload?: Buffer | string): Buffer {
+  const p = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const len = p ? p.length : 0;
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+  writeFrameHeader(buf, 0, type, stream, len);
+  if (p) p.copy(buf, FRAME_HEADER_BYTES);
+  return buf;
+}
+
+/** A CREDIT frame (either direction: pass the type) granting `bytes` more. */
+export function encodeCredit(type: number, stream: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
+  writeFrameHeader(buf, 0, type, stream, 4);
+  buf.writeUInt32LE(bytes, FRAME_HEADER_BYTES);
+  return buf;
+}
+
+/** Thrown by {@link FrameReader} on a frame larger than {@link MAX_FRAME_PAYLOAD}. */
+export class FrameError extends Error {
+  readonly code = 'TSGI_ERR_TRANSPORT_FRAME';
+}
+
+/**
+ * Incremental frame reader. `push(chunk)` calls `onFrame(type, stream, buf, start, end)` for every
+ * complete frame; the payload is `buf[start, end)`. During the call, `limit` is the end of the valid
+ * bytes in `buf` (frames after this one may follow), and `stable` tells whether `buf` is the chunk
+ * read from the socket (safe to keep) or the reader's reusable buffer (copy what you keep).
+ * Partial frames are kept in one growing buffer.
+ */
+export class FrameReader {
+  private pending: Buffer = Buffer.alloc(0);
+  private pendingLen = 0;
+  /** End of valid bytes in the buffer passed to the current `onFrame` call. */
+  limit = 0;
+  /** Whether the buffer passed to the current `onFrame` call may be kept without copying. */
+  stable = true;
+
+  constructor(
+    private readonly onFrame: (type: number, stream: number, buf: Buffer, start: number, end: number) => void,
+  ) {}
+
+  /** Feed bytes read from the socket. @throws {FrameError} on an oversized frame. */
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    let len = chunk.length;
+    if (this.pendingLen > 0) {
+      this.append(chunk);
+      buf = this.pending;
+      len = this.pendingLen;
+    }
+    this.limit = len;
+    this.stable = buf === chunk;
+    let o = 0;
+    while (len - o >= FRAME_HEADER_BYTES) {
+      const size = buf.readUInt32LE(o + 5);
+      if (size > MAX_FRAME_PAYLOAD)
+        throw new FrameError(`frame of ${size} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
+      if (len - o < FRAME_HEADER_BYTES + size) break;
+      const start = o + FRAME_HEADER_BYTES;
+      this.onFrame(buf[o]!, buf.readUInt32LE(o + 1), buf, start, start + size);
+      o = start + size;
+    }
+    this.keep(buf, o, len);
+  }
+
+  private append(chunk: Buffer): void {
+    const need = this.pendingLen + chunk.length;
+    if (need > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.pending.length * 2, 64 * 1024));
+      this.pending.copy(grown, 0, 0, this.pendingLen);
+      this.pending = grown;
+    }
+    chunk.copy(this.pending, this.pendingLen);
+    this.pendingLen = need;
+  }
+
+  private keep(buf: Buffer, from: number, len: number): void {
+    const rest = len - from;
+    if (rest === 0) {
+      this.pendingLen = 0;
+      return;
+    }
+    if (buf === this.pending) {
+      this.pending.copy(this.pending, 0, from, len);
+    } else {
+      if (this.pending.length < rest) this.pending = Buffer.allocUnsafe(Math.max(rest, 64 * 1024));
+      buf.copy(this.pending, 0, from, len);
+    }
+    this.pendingLen = rest;
+  }
+}

@@ -1,0 +1,92 @@
+import { coreOptions } from '../../core/config/core-options.js';
+import { type OptionSpec, option } from '../../core/config/option.js';
+import { ConfigError } from '../../core/errors.js';
+import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { HttpEdge } from './server.js';
+
+/**
+ * `http-keepalive`: uWSGI takes a number (non-zero = on) and a bare flag; tsgi also takes true/false
+ * (uWSGI would read `true` as 0: uwsgi-docs#445). The value is on/off.
+ */
+const keepAliveOption: OptionSpec<boolean, false> = {
+  type: 'boolean|number',
+  list: false,
+  default: false,
+  arity: 'optional',
+  help: 'keep client connections of `http` listeners open between requests (http-socket always does)',
+  departure: '`true`/`false` accepted (uWSGI reads `true` as 0)',
+  parse(text, name, origin) {
+    const v = text.trim().toLowerCase();
+    if (v === '' || v === 'true' || v === 'on' || v === 'yes') return true;
+    if (v === 'false' || v === 'off' || v === 'no') return false;
+    if (/^\d+$/.test(v)) return Number(v) > 0;
+    throw new ConfigError(
+      'TSGI_ERR_CONFIG_VALUE',
+      `expected a number or true/false, got '${text}'`,
+      origin,
+      name,
+    );
+  },
+};
+
+/** Options of the HTTP protocol plugin (uWSGI's http-socket and http router options). */
+export const httpOptions = {
+  'http-socket': option.strings({
+    help: 'serve HTTP/1.1 (keep-alive, pipelining, chunked bodies) on this address',
+  }),
+  'http11-socket': option.strings({
+    help: 'same as http-socket (tsgi http sockets always do keep-alive)',
+    departure: 'identical to http-socket: tsgi always supports HTTP/1.1 keep-alive on http-socket',
+  }),
+  http: option.strings({
+    help: "an HTTP listener in front of the local workers (uWSGI's http router); keep-alive only with http-keepalive",
+    departure: 'served by the master itself instead of a separate router process',
+  }),
+  'http-keepalive': keepAliveOption,
+  'http-timeout': option.seconds({
+    help: 'close client connections idle for this long, and those that take longer to send their headers',
+    default: 60,
+    min: 1,
+  }),
+} as const;
+
+/** The largest header block node:http accepts by default, bytes; tsgi's HTTP default. */
+const DEFAULT_HTTP_HEADER_BYTES = 16 * 1024;
+
+/** The HTTP protocol plugin: server side (client side for upstreams comes with the router). */
+export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
+  id: 'protocol.http',
+  name: 'http',
+  aliases: ['http-socket'],
+  kind: 'protocol',
+  summary: 'HTTP/1.1 listeners (http-socket, http)',
+  options: httpOptions,
+  create({ options, config, log }) {
+    const core = config.values(coreOptions);
+    const listeners: ListenSpec[] = [];
+    const noKeepAlive = new Set<string>();
+    const add = (name: 'http-socket' | 'http11-socket' | 'http') => {
+      const origins = config.origins(name);
+      options[name].forEach((address, i) => {
+        listeners.push({ proto: 'http', address, origin: origins[i] ?? null });
+        if (name === 'http' && !options['http-keepalive']) noKeepAlive.add(address);
+      });
+    };
+    add('http-socket');
+    add('http11-socket');
+    add('http');
+    if (listeners.length === 0) return { provides: {} };
+    const edge = new HttpEdge(
+      {
+        listeners,
+        noKeepAlive,
+        maxHeaderBytes: config.has('buffer-size') ? core['buffer-size'] : DEFAULT_HTTP_HEADER_BYTES,
+        limitPostBytes: core['limit-post'],
+        timeoutMs: options['http-timeout'] * 1000,
+        keepAliveMs: Math.min(options['http-timeout'], 5) * 1000,
+      },
+      log,
+    );
+    return { provides: { edge } };
+  },
+};

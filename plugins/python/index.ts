@@ -1,0 +1,156 @@
+import { accessSync, constants } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { coreOptions } from '../../core/config/core-options.js';
+import { option } from '../../core/config/option.js';
+import { ConfigError } from '../../core/errors.js';
+import type { PluginDescriptor, Runner, SpawnContext, WorkerProcess } from '../../core/plugin/types.js';
+import { FramedWorker } from '../../core/transport/framed-worker.js';
+
+/** Options of the Python runner (uWSGI's python plugin names, plus `python-bin`). */
+export const pythonOptions = {
+  'wsgi-file': option.path({ help: 'load this .py file and serve its WSGI callable', aliases: ['file'] }),
+  module: option.string({
+    help: 'import this module and serve its WSGI callable: `pkg.mod` or `pkg.mod:callable`',
+    aliases: ['wsgi'],
+    short: 'w',
+  }),
+  callable: option.string({
+    help: 'name of the WSGI callable in the file or module',
+    default: 'application',
+  }),
+  pythonpath: option.strings({
+    help: 'add a directory to sys.path (repeatable)',
+    aliases: ['python-path', 'pp'],
+  }),
+  home: option.path({
+    help: 'virtualenv to run in: its bin/python is the interpreter',
+    aliases: ['virtualenv', 'venv', 'pyhome'],
+    short: 'H',
+  }),
+  'python-bin': option.path({
+    help: 'Python interpreter for the workers (default: python3 on PATH, or <home>/bin/python)',
+    origin: 'extension',
+  }),
+  mount: option.strings({
+    help: 'serve another app under a URL prefix: `/prefix=app.py` or `/prefix=pkg.mod:callable`',
+  }),
+  'manage-script-name': option.bool({
+    help: 'move a mount prefix from PATH_INFO to SCRIPT_NAME (for apps mounted under a prefix)',
+  }),
+} as const;
+
+type AppSpec = { kind: 'file' | 'module'; target: string; callable: string; prefix?: string };
+
+const WORKER_PY = fileURLToPath(new URL('./worker.py', import.meta.url));
+
+/** `target` of a mount or module: a .py path (file) or a dotted module, optionally `:callable`. */
+function appSpec(target: string, callable: string): AppSpec {
+  if (target.endsWith('.py') || target.endsWith('.wsgi') || target.includes('/'))
+    return { kind: 'file', target, callable };
+  return { kind: 'module', target, callable };
+}
+
+/** Pick the interpreter: `python-bin`, else `<home>/bin/python3` or `<home>/bin/python`, else `python3`. */
+function interpreter(pythonBin: string | null, home: string | null, chdir: string): string {
+  if (pythonBin) return pythonBin;
+  if (home) {
+    const base = isAbsolute(home) ? home : resolve(chdir, home);
+    for (const name of ['python3', 'python']) {
+      const p = join(base, 'bin', name);
+      try {
+        accessSync(p, constants.X_OK);
+        return p;
+      } catch {}
+    }
+    return join(base, 'bin', 'python');
+  }
+  return 'python3';
+}
+
+/** Starts Python workers (plugins/python/worker.py) on tsgi's framed transport. */
+class PythonRunner implements Runner {
+  constructor(
+    readonly app: string,
+    readonly slots: number,
+    private readonly command: string,
+    private readonly cwd: string,
+    private readonly workerConfig: Record<string, unknown>,
+  ) {}
+
+  spawn(ctx: SpawnContext): WorkerProcess {
+    return new FramedWorker({
+      command: this.command,
+      args: [WORKER_PY],
+      cwd: this.cwd,
+      env: {
+        ...ctx.env,
+        PYTHONUNBUFFERED: '1',
+        TSGI_WORKER_CONFIG: JSON.stringify({ ...this.workerConfig, workerId: ctx.workerId }),
+      },
+      logFd: ctx.logFd,
+      log: ctx.log,
+      label: `worker ${ctx.workerId}`,
+    });
+  }
+}
+
+/** The Python WSGI runner plugin. */
+export const pythonPlugin: PluginDescriptor<typeof pythonOptions> = {
+  id: 'runner.python',
+  name: 'python',
+  aliases: ['python3', 'python311', 'python312', 'python313', 'wsgi'],
+  kind: 'runner',
+  summary: 'Python WSGI apps (PEP 3333) in worker processes',
+  options: pythonOptions,
+  create({ options, config }) {
+    const core = config.values(coreOptions);
+    const mounts: AppSpec[] = options.mount.map((m, i) => {
+      const eq = m.indexOf('=');
+      if (eq <= 0)
+        throw new ConfigError(
+          'TSGI_ERR_CONFIG_VALUE',
+          `expected /prefix=app, got '${m}'`,
+          config.origins('mount')[i] ?? null,
+          'mount',
+        );
+      return { ...appSpec(m.slice(eq + 1), options.callable ?? 'application'), prefix: m.slice(0, eq) };
+    });
+    const file = options['wsgi-file'];
+    const mod = options.module;
+    if (file && mod)
+      throw new ConfigError(
+        'TSGI_ERR_CONFIG_APP',
+        'give either wsgi-file or module, not both',
+        config.origin('module'),
+        'module',
+      );
+    if (!file && !mod && mounts.length === 0) return { provides: {} };
+    const callable = options.callable ?? 'application';
+    const app: AppSpec | null = file
+      ? { kind: 'file', target: file, callable }
+      : mod
+        ? { kind: 'module', target: mod, callable }
+        : null;
+    const cwd = core.chdir ? resolve(core.chdir) : process.cwd();
+    const description = app
+      ? `python wsgi ${app.target}${app.kind === 'file' || !app.target.includes(':') ? `:${callable}` : ''}`
+      : 'python wsgi (mounts)';
+    const runner = new PythonRunner(
+      description,
+      core.threads,
+      interpreter(options['python-bin'], options.home, cwd),
+      cwd,
+      {
+        app,
+        mounts,
+        pythonpath: options.pythonpath,
+        threads: core.threads,
+        multiprocess: core.processes > 1,
+        manageScriptName: options['manage-script-name'],
+        description,
+      },
+    );
+    return { provides: { runner } };
+  },
+};
