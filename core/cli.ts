@@ -8,6 +8,7 @@ import { Logger, LogSink } from './log/logger.js';
 import { Master } from './master/master.js';
 import { installSignals } from './master/signals.js';
 import { PluginRegistry } from './plugin/registry.js';
+import { startStatsServer } from './stats/stats.js';
 
 /** tsgi's version, from package.json. */
 export function version(): string {
@@ -110,6 +111,17 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   installSignals(master);
   await master.boot(config);
+  startServices(master, log);
+}
+
+/** Core services that read the running instance (stats now; metrics and the emperor link plug in here). */
+function startServices(master: Master, log: Logger): void {
+  if (!master.current) return;
+  const core = master.current.core;
+  if (core.stats) {
+    const server = startStatsServer(master, core.stats, core['stats-http'], version(), log);
+    server.unref();
+  }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

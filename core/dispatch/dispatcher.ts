@@ -28,7 +28,7 @@ export class Dispatcher {
   private live = 0;
   /** Requests rejected with 503 because the queue was full. */
   rejected = 0;
-  private lastRejectLogMs = 0;
+  private lastRejectLogMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private maxQueue: number,
