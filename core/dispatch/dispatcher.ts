@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -156,6 +157,7 @@ export class Dispatcher {
 
   private start(w: Worker, req: TsgiRequest, sink: ResponseSink): void {
     req.workerId = w.id;
+    req.dispatchedAtMs = performance.now();
     w.active.add(req);
     w.process.channel.open(req, sink, (outcome) => {
       w.active.delete(req);
