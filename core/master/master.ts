@@ -690,6 +690,7 @@ export class Master {
       `HARAKIRI: --- worker ${w.id} (pid: ${w.pid}) WAS managing request ${req.var('REQUEST_METHOD')} ${req.var('REQUEST_URI') || req.var('PATH_INFO')} for ${(runningMs / 1000).toFixed(2)} s (harakiri = ${harakiriMs / 1000} s) ---`,
     );
     publish(channels.workerHarakiri, () => ({ worker: w, req, runningMs, harakiriMs }));
+    this.log.sink.flush(true); // before the worker's stack dump, which it writes to the log itself
     this.releaseSlot(w);
     w.state = 'retiring';
     w.retireReason = 'harakiri';
