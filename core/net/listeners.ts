@@ -47,7 +47,9 @@ export function somaxconn(): number | null {
  */
 export async function bindListener(spec: ListenSpec, opts: BindOptions): Promise<Listener> {
   const addr = parseAddress(spec.address, `${spec.proto}-socket`, spec.origin);
-  const server = createServer({ noDelay: true, pauseOnConnect: false });
+  // allowHalfOpen: a client that half-closes after its request (nc, some proxies) still gets the response;
+  // edges end their sockets themselves.
+  const server = createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true });
   if (addr.kind === 'unix') await removeStaleSocket(addr.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
