@@ -16,6 +16,7 @@ import {
 import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import type { RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
+import { postBuffer } from '../request/post-buffering.js';
 import type { TsgiRequest } from '../request/request.js';
 import { type ResponseSink, sendError } from '../request/sink.js';
 import { channels, publish, type WorkerExitReason } from './events.js';
@@ -83,7 +84,9 @@ export class Master {
       sendError(sink, 404, 'no app is configured on this instance');
       return;
     }
-    this.dispatcher.submit(req, sink);
+    const buffering = gen.core['post-buffering'];
+    if (buffering > 0 && req.body) postBuffer(req, sink, buffering, (r) => this.dispatcher.submit(r, sink));
+    else this.dispatcher.submit(req, sink);
   };
 
   /** The current generation (config, plugins, workers), for stats and lifecycle plugins. */
