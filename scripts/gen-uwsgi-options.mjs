@@ -142,6 +142,7 @@ export type UwsgiOptionRow = readonly [
 ];
 
 /** Every option in \`uwsgi --help\` order (core first, then plugins), deduplicated by name. */
+// biome-ignore format: generated table, one option per line
 export const UWSGI_OPTION_ROWS: readonly UwsgiOptionRow[] = [
 `;
 writeFileSync(out, `${header}${lines.join('\n')}\n];\n`);
