@@ -55,6 +55,7 @@ export function makeSandbox(): string {
   const dir = mkdtempSync('/tmp/tsgi-golden-');
   cpSync(GOLDEN_DIR, dir, {
     recursive: true,
+    verbatimSymlinks: true,
     filter: (src) => !src.startsWith(EXPECTED_DIR) && basename(src) !== 'cases.json',
   });
   return realpathSync(dir);
