@@ -3,7 +3,8 @@
  * `*`, `?` and `[...]` bracket expressions (`!`/`^` negation, ranges, `[:class:]`), backslash
  * escapes, a leading `.` in a name only matched by a literal `.`, directories marked with a
  * trailing `/` (following symlinks), results sorted bytewise (glibc sorts with strcoll; in the C
- * locale that is byte order), and the pattern itself when nothing matches. No braces, no `~`.
+ * locale that is byte order, after marking), `.` and `..` for patterns starting with a dot, and
+ * the pattern itself when nothing matches (or verbatim when it has no magic). No braces, no `~`.
  */
 
 import { readdirSync, statSync } from 'node:fs';
@@ -136,6 +137,10 @@ function listDir(path: Bytes, cwd: string): Bytes[] {
  * @returns the sorted matches with `/` after directories, or `[pattern]` when nothing matches.
  */
 export function globMark(pattern: Bytes, cwd: string): Bytes[] {
+  if (!hasMagic(pattern)) {
+    // No magic at all: the pattern itself, verbatim (`g//a.txt` stays so), marked if a directory.
+    return [exists(pattern, cwd) && isDir(pattern, cwd) && !pattern.endsWith('/') ? `${pattern}/` : pattern];
+  }
   const absolute = pattern.startsWith('/');
   const segments = pattern.split('/');
   if (absolute) segments.shift();
@@ -160,7 +165,9 @@ export function globMark(pattern: Bytes, cwd: string): Bytes[] {
       }
       const re = segmentRegExp(seg);
       const dotOk = seg.startsWith('.') || seg.startsWith('\\.');
-      for (const name of listDir(base, cwd)) {
+      // readdir() also returns `.` and `..`; only a pattern starting with a literal dot can match them.
+      const names = dotOk ? ['.', '..', ...listDir(base, cwd)] : listDir(base, cwd);
+      for (const name of names) {
         if (name.startsWith('.') && !dotOk) continue;
         if (!re.test(name)) continue;
         const p = join(name);
