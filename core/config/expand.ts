@@ -26,6 +26,7 @@ const MAX_LENGTH = 8 * 1024 * 1024;
  * @throws {ExpansionRunaway} after 10,000 substitutions or beyond 8 MiB (uWSGI would loop forever).
  */
 export function expandValue(value: Bytes, symbol: string, hook: PassHook): Bytes {
+  if (!value.includes(`${symbol}(`)) return value;
   let v = value;
   let has = 0;
   let depth = 0;

@@ -203,34 +203,29 @@ export function magicSub(text: Bytes, table: MagicTable): MagicResult {
   const lineStarts: number[] = [1];
   let line = 1;
   let start = 0;
-  for (let i = 0; i < input.length; i++) {
-    const c = input[i]!;
-    if (c === '%' && i + 1 < input.length) {
-      out.push(input.slice(start, i), table.get(input[i + 1]!));
-      if (input[i + 1] === '\n') line++;
-      i++;
-      start = i + 1;
-      continue;
-    }
-    if (c === '\n') {
+  let pos = 0;
+  const newlines = (from: number, to: number): void => {
+    for (let i = input.indexOf('\n', from); i >= 0 && i < to; i = input.indexOf('\n', i + 1)) {
       line++;
-      out.push(input.slice(start, i + 1));
-      start = i + 1;
       lineStarts.push(line);
     }
+  };
+  for (let pct = input.indexOf('%'); pct >= 0 && pct + 1 < input.length; pct = input.indexOf('%', pos)) {
+    newlines(pos, pct);
+    const next = input[pct + 1]!;
+    out.push(input.slice(start, pct), table.get(next));
+    if (next === '\n') line++;
+    pos = pct + 2;
+    start = pos;
   }
+  newlines(pos, input.length);
   out.push(input.slice(start));
-  // Each output newline starts a new output line; substituted values may contain newlines too,
-  // so recount on the joined text when that happens (rare).
   const joined = out.join('');
-  const nul = joined.lastIndexOf('\0');
-  const result = nul === joined.length - 1 ? joined.slice(0, -1) : joined;
-  let newlines = 0;
-  for (let i = result.indexOf('\n'); i >= 0; i = result.indexOf('\n', i + 1)) newlines++;
-  if (newlines + 1 !== lineStarts.length) {
-    // Values with newlines (only a hostile table): attribute extra lines to the previous start.
-    while (lineStarts.length < newlines + 1) lineStarts.push(lineStarts[lineStarts.length - 1] ?? 1);
-    lineStarts.length = newlines + 1;
-  }
+  const result = joined.endsWith('\0') ? joined.slice(0, -1) : joined;
+  // A substituted value containing a newline (only a hostile table) shifts lines: keep the map sane.
+  let count = 1;
+  for (let i = result.indexOf('\n'); i >= 0; i = result.indexOf('\n', i + 1)) count++;
+  while (lineStarts.length < count) lineStarts.push(lineStarts[lineStarts.length - 1] ?? 1);
+  lineStarts.length = count;
   return { text: result, lineStarts };
 }

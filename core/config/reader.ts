@@ -6,8 +6,9 @@
  * uWSGI's `configured` flag (immediate options are never expanded) until they leave the reader.
  */
 
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { ConfigError, type ConfigOrigin, formatOrigin } from '../errors.js';
-import { type Bytes, fromBytes, toBytes } from './bytes.js';
+import { type Bytes, cString, fromBytes, fsPath, toBytes } from './bytes.js';
 import { ExpansionRunaway, expandValue, managePlaceholder } from './expand.js';
 import { iniSectionNames, readIniSection } from './ini-parse.js';
 import { atoi, LOGIC_CLOSERS, LOGIC_OPENERS, type LogicContext, type LogicFn } from './logic.js';
@@ -77,6 +78,18 @@ function listHas(list: Bytes, key: Bytes): boolean {
   return list.split(' ').some((t) => t !== '' && asciiLower(t) === k);
 }
 
+/**
+ * uWSGI's internal name of a plugin given to `plugin = ...` (path and `_plugin.so` stripped;
+ * Debian's `python3`/`python311` builds are called `python` inside, which `if-plugin` compares with).
+ */
+function pluginName(given: string): string {
+  const base = given
+    .trim()
+    .replace(/^.*\//, '')
+    .replace(/(_plugin)?\.so$/, '');
+  return /^python\d+$/.test(base) ? 'python' : base;
+}
+
 /** One config read: construct, feed env / argv / positionals, then `finish()`. Single use. */
 export class ConfigReader {
   private readonly entries: RawEntry[] = [];
@@ -92,8 +105,13 @@ export class ConfigReader {
   private scope = 0;
   private nextScope = 1;
   private readonly handlers = new Map<string, Handler>();
+  /** The environment as the config sees it (`early-envdir` changes it). */
+  private readonly env: Map<Bytes, Bytes>;
+  /** Plugin names loaded by `plugin(s)` / `need-plugin(s)` entries so far (uWSGI's internal names). */
+  private readonly plugins = new Set<string>();
 
   constructor(private readonly r: ReaderEnv) {
+    this.env = new Map(r.env);
     const load: Handler = (v, o) => this.loadIni(v ?? '', o);
     for (const k of ['ini', 'ini-paste', 'ini-paste-logged']) this.handlers.set(k, load);
     this.handlers.set('include', (v, o) => this.optLoad(v ?? '', o));
@@ -130,6 +148,12 @@ export class ConfigReader {
     });
     this.handlers.set('inject-before', (v) => this.injectBefore.push(v ?? ''));
     this.handlers.set('inject-after', (v) => this.injectAfter.push(v ?? ''));
+    this.handlers.set('early-envdir', (v, o) => this.envdir(v ?? '', o));
+    for (const k of ['plugin', 'plugins', 'need-plugin', 'need-plugins']) {
+      this.handlers.set(k, (v) => {
+        for (const p of (v ?? '').split(',')) if (p !== '') this.plugins.add(pluginName(fromBytes(p)));
+      });
+    }
     this.handlers.set('iprint', (v) => this.r.onPrint(v === null ? '(null)' : fromBytes(v)));
     this.handlers.set('exit', (v, o) => {
       throw new ConfigExitRequest(v === null ? 1 : atoi(v), o);
@@ -235,12 +259,15 @@ export class ConfigReader {
       cwd: r.cwd,
       hostname: r.hostname,
       isReload: r.isReload,
-      env: (n) => r.env.get(n) ?? null,
+      env: (n) => this.env.get(n) ?? null,
       option: (n) => this.option(n),
       pluginLoaded: (n) => {
-        if (!r.isPluginLoaded)
+        const name = fromBytes(n);
+        if (this.plugins.has(name)) return true;
+        if (!r.isPluginLoaded) {
           throw this.unsupported(`'${logic.name}' (no plugin registry given)`, logic.origin, logic.name);
-        return r.isPluginLoaded(fromBytes(n));
+        }
+        return r.isPluginLoaded(name);
       },
       warn: (m) => this.warn(m, origin, logic.name),
       add: (k, v) => this.add(k, v, origin),
@@ -308,6 +335,42 @@ export class ConfigReader {
     if (ip === null)
       throw new ConfigError('TSGI_ERR_CONFIG_RESOLVE', `unable to resolve name ${domain}`, origin, 'resolve');
     this.setPlaceholder(value.slice(0, eq + 1) + toBytes(ip), origin, true);
+  }
+
+  /**
+   * `early-envdir` (`uwsgi_envdir()`): every regular, non-hidden file of the directory sets the
+   * variable of its name to its content (as a C string, trailing white space removed); an empty
+   * file unsets it. Changes the environment later `if-env` and the `$()` pass see.
+   */
+  private envdir(dir: Bytes, origin: ConfigOrigin): void {
+    const fail = (what: string, err: unknown): ConfigError =>
+      new ConfigError(
+        'TSGI_ERR_CONFIG_FILE',
+        `early-envdir: ${what}: ${(err as Error).message}`,
+        origin,
+        'early-envdir',
+      );
+    let names: Bytes[];
+    try {
+      names = readdirSync(fsPath(dir, this.r.cwd), { encoding: 'buffer' }).map((b) => b.toString('latin1'));
+    } catch (err) {
+      throw fail(`cannot open ${fromBytes(dir)}`, err);
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = fsPath(`${dir}/${name}`, this.r.cwd);
+      try {
+        const st = statSync(path);
+        if (!st.isFile()) continue;
+        if (st.size === 0) {
+          this.env.delete(name);
+          continue;
+        }
+        this.env.set(name, cString(readFileSync(path).toString('latin1')).replace(/[\r\n\t ]+$/, ''));
+      } catch (err) {
+        throw fail(`cannot read ${fromBytes(name)}`, err);
+      }
+    }
   }
 
   /** `uwsgi_opt_load()`: a file by extension (`include`, `inherit`, a bare argument); no uppercase magic. */
@@ -496,7 +559,7 @@ export class ConfigReader {
 
   /** The expansion passes and the configure walk; returns the final entries. */
   finish(): ConfigEntry[] {
-    const env = this.r.env;
+    const env = this.env;
     this.pass('$', (k) => env.get(k) ?? null);
     this.pass('@', (k) => readAtFile(k, this.r), true);
     this.pass('%', (k) => managePlaceholder(k, (n) => this.option(n)));

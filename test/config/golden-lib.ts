@@ -157,6 +157,8 @@ export function runTsgi(
       env,
       magic: { b: identity.binary, V: identity.version },
       onPrint: (t) => printed.push(`${t}\n`),
+      // Debian's uwsgi-core embeds no plugin: only those the config loads count.
+      isPluginLoaded: () => false,
     });
     return { block: formatShowConfig(entries), error: null, exitCode: null, stdout: printed.join('') };
   } catch (err) {
