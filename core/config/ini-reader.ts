@@ -22,7 +22,7 @@ import type { ConfigEntry, ConfigWarning } from './types.js';
 import { isUwsgiOption, uwsgiOption, uwsgiShortOption } from './uwsgi-options.js';
 
 export type { Arity } from './argv.js';
-export { ConfigExitRequest } from './reader.js';
+export { ConfigExitRequest, READER_CONSUMED_KEYS } from './reader.js';
 export { extractShowConfig, formatShowConfig } from './show-config.js';
 
 /** Options for `loadConfig` / `loadConfigEntries`. Every field is optional. */

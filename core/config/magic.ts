@@ -22,10 +22,12 @@ export class MagicTable {
   /** uWSGI's `magic_table_first_round` flag: uppercase variables are set by the first plain `--ini` only. */
   firstRoundDone = false;
 
+  /** The value for the byte after `%` ("" when unset, as uWSGI's table starts). */
   get(c: string): Bytes {
     return this.vars.get(c) ?? '';
   }
 
+  /** Set the value substituted for `%` + `c`. */
   set(c: string, value: Bytes): void {
     this.vars.set(c, value);
   }

@@ -79,6 +79,36 @@ function listHas(list: Bytes, key: Bytes): boolean {
 }
 
 /**
+ * Keys whose whole effect the reader has applied: loaders, placeholders, logic, contexts,
+ * `print`/`iprint`, `exit`, `resolve`. They stay in the entry list (uWSGI's `--show-config` prints
+ * them) but the caller must neither apply them again nor report them as unknown options.
+ * (`early-envdir` and `plugin(s)` are NOT here: the reader only uses them to read the config;
+ * the process environment and plugin loading remain the caller's job.)
+ */
+export const READER_CONSUMED_KEYS: ReadonlySet<string> = new Set([
+  'ini',
+  'ini-paste',
+  'ini-paste-logged',
+  'include',
+  'inherit',
+  'set',
+  'set-placeholder',
+  'set-ph',
+  'resolve',
+  'blacklist',
+  'end-blacklist',
+  'whitelist',
+  'end-whitelist',
+  'inject-before',
+  'inject-after',
+  'print',
+  'iprint',
+  'exit',
+  ...LOGIC_OPENERS.keys(),
+  ...LOGIC_CLOSERS,
+]);
+
+/**
  * uWSGI's internal name of a plugin given to `plugin = ...` (path and `_plugin.so` stripped;
  * Debian's `python3`/`python311` builds are called `python` inside, which `if-plugin` compares with).
  */

@@ -302,3 +302,12 @@ test('static magic variables can be overridden', () => {
   assert.ok(Math.abs((sec ?? 0) - Date.now() / 1000) < 60);
   assert.equal(Math.floor((us ?? 0) / 1e6), sec);
 });
+
+test('READER_CONSUMED_KEYS lists the config-language keys the caller must not apply again', async () => {
+  const { READER_CONSUMED_KEYS } = await import('../../core/config/ini-reader.js');
+  for (const k of ['ini', 'include', 'inherit', 'set-ph', 'if-env', 'endfor', 'for-glob', 'print', 'exit']) {
+    assert.ok(READER_CONSUMED_KEYS.has(k), k);
+  }
+  for (const k of ['socket', 'plugins', 'early-envdir', 'show-config', 'strict'])
+    assert.ok(!READER_CONSUMED_KEYS.has(k), k);
+});
