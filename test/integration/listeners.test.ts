@@ -33,8 +33,7 @@ describe('listeners, pidfile, vacuum', () => {
       const tsgi = await startTsgi([
         '--http-socket',
         sock,
-        '--chmod-socket',
-        '660',
+        '--chmod-socket=660', // an optional argument takes `=` (GNU getopt, as uWSGI)
         '--pidfile',
         pid,
         '--vacuum',
