@@ -94,9 +94,8 @@ export const lifecycleOptions = {
     origin: 'extension',
   }),
   'min-worker-lifetime': option.seconds({
-    help: 'a worker is not recycled for max-requests or memory before it has run this long',
+    help: "a worker is not recycled for max-requests or memory before it has run this long (10 s is uWSGI 2.0's real default; its --help text says 60)",
     default: 10,
-    departure: 'default 10 s, what uWSGI 2.0 does (its --help text says 60)',
   }),
   'max-worker-lifetime': option.seconds({ help: 'recycle a worker after it has run this long (0 = never)' }),
   'max-worker-lifetime-delta': option.seconds({
