@@ -1,12 +1,10 @@
-import { unlinkSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { InstanceConfig } from '../config/resolve.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { formatOrigin, TsgiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { defaultRequestLine } from '../log/request-log.js';
-import { bindListener, closeListener, type Listener, listenerKeys, listeningLine, somaxconn } from '../net/listeners.js';
-import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
+import type { Listener } from '../net/listeners.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import type { EdgeProtocol, RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
 import { postBuffer } from '../request/post-buffering.js';
@@ -14,22 +12,27 @@ import type { TsgiRequest } from '../request/request.js';
 import { type ResponseSink, sendError } from '../request/sink.js';
 import { processMemory } from '../stats/stats.js';
 import { backlog, SPARE_START, type SpareState, spare } from './cheaper.js';
-import { Daemons } from './daemons.js';
+import type { DaemonInfo } from './daemons.js';
 import { channels, publish, type WorkerExitReason, type WorkerSpawnReason } from './events.js';
-import { type FifoCommand, MasterFifo } from './fifo.js';
+import type { FifoCommand } from './fifo.js';
 import { createGeneration, type Generation, generationWorkers } from './generation.js';
 import { killPlan, overdue } from './harakiri.js';
+import { ListenerSet } from './listening.js';
+import { dropPrivileges, Pidfiles } from './process.js';
 import {
   afterRequest,
   evil,
+  type Memory,
   needsEvilCheck,
   needsMemory,
   periodic,
   type Recycle,
   requestLimit,
+  type WorkerFacts,
 } from './recycle.js';
 import { FAST_DEATH_MS, respawnDelayMs } from './respawn.js';
-import { TouchWatch } from './touch.js';
+import { MasterServices, type TouchKind } from './services.js';
+import { WorkerTable } from './table.js';
 import { Worker } from './worker.js';
 
 /** What the master needs from its caller. */
@@ -62,15 +65,12 @@ export const MASTER_CYCLE_MS = 1000;
 /** A chain reload gives up after this many successive workers failed to start (after the first succeeded). */
 const CHAIN_MAX_FAILURES = 5;
 
-/** Per worker id, what outlives one process: respawn bookkeeping and counters for stats. */
-interface Slot {
-  respawns: number;
-  harakiris: number;
-  fastDeaths: number;
-  /** Monotonic ms before which the slot is not respawned (backoff). */
-  notBeforeMs: number;
-  spawned: boolean;
-}
+/** What each touch option asks for, and how the log names it. */
+const TOUCH_RELOADS: Readonly<Record<TouchKind, { opts: ReloadOptions; what: string }>> = {
+  reload: { opts: {}, what: 'graceful reload' },
+  'workers-reload': { opts: { rereadConfig: false }, what: 'workers reload' },
+  'chain-reload': { opts: { chain: true, rereadConfig: false }, what: 'chain reload' },
+};
 
 /**
  * The instance master: binds listeners, starts and supervises workers, dispatches requests, recycles
@@ -82,51 +82,45 @@ interface Slot {
  * a worker being replaced (recycling, reload, chain reload) keeps taking requests until its
  * successor is ready, then finishes what it has.
  *
- * Shape: events (worker ready/exit, request done, signals, FIFO, timers) call small handlers that
- * change the worker table; `manageWorkers` then makes the slots match what the current generation
- * wants; `cycle` runs the periodic checks. Policies are pure functions in harakiri.ts, recycle.ts,
- * cheaper.ts, respawn.ts.
+ * Shape: events (worker ready or exited, request done, signals, FIFO, timers) call small handlers
+ * that change the worker table (table.ts); `manageWorkers` then starts a worker for every slot the
+ * current generation wants and nobody holds; `cycle` runs the periodic checks once a second.
+ * Policies are pure functions: harakiri.ts, recycle.ts, cheaper.ts, respawn.ts.
  */
 export class Master {
-  private gen: Generation | null = null;
-  /** Generations with live workers (the current one, retiring ones, one being started). */
-  private readonly live = new Set<Generation>();
-  private readonly genOfWorker = new WeakMap<Worker, Generation>();
+  private readonly table = new WorkerTable();
   /** Every edge that may still have client connections (old generations' edges keep theirs). */
   private readonly edges = new Set<EdgeProtocol>();
-  private readonly listeners = new Map<string, Listener>();
+  private readonly listeners: ListenerSet;
   private readonly dispatcher: Dispatcher;
+  private readonly services: MasterServices;
+  private readonly pidfiles = new Pidfiles();
   private readonly log: Logger;
-  private readonly slots = new Map<number, Slot>();
-  private readonly daemons: Daemons;
   private stopping: StopMode = 'none';
   private booted = false;
   private totalRequests = 0;
   private reloading: Promise<void> | null = null;
   private pendingReload: ReloadOptions | null = null;
   private spareState: SpareState = SPARE_START;
-  private touches: { reload: TouchWatch; chain: TouchWatch; workers: TouchWatch } | null = null;
-  private fifo: MasterFifo | null = null;
-  private fifoPaths = '';
   private cycleTimer: NodeJS.Timeout | null = null;
   private manageTimer: NodeJS.Timeout | null = null;
   private manageAtMs = Number.POSITIVE_INFINITY;
   private stopTimer: NodeJS.Timeout | null = null;
-  private pidfiles: string[] = [];
   private vacuum = false;
   private exitCode = 0;
   private exited = false;
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.log;
+    this.listeners = new ListenerSet(this.log);
     this.dispatcher = new Dispatcher(
       1024,
       (w, req, outcome) => this.onRequestDone(w, req, outcome),
       (depth) => this.onReject(depth),
     );
-    this.daemons = new Daemons(
+    this.services = new MasterServices(
       this.log,
-      this.log.sink.fd,
+      (c) => this.fifoCommand(c),
       () => this.mercyMs(),
       () => this.maybeExit(),
     );
@@ -134,7 +128,7 @@ export class Master {
 
   /** The request entry point given to every edge: request hooks, then a worker. */
   readonly handle: RequestHandler = (req: TsgiRequest, sink: ResponseSink): void => {
-    const gen = this.gen;
+    const gen = this.table.current;
     if (!gen) {
       sendError(sink, 503, 'instance is not ready');
       return;
@@ -151,15 +145,12 @@ export class Master {
 
   /** The current generation (config, plugins, workers), for stats and lifecycle plugins. */
   get current(): Generation | null {
-    return this.gen;
+    return this.table.current;
   }
 
   /** Every live worker (starting, ready or retiring), current generation first. */
   workers(): Worker[] {
-    const out: Worker[] = [];
-    if (this.gen) out.push(...generationWorkers(this.gen));
-    for (const g of this.live) if (g !== this.gen) out.push(...generationWorkers(g));
-    return out;
+    return this.table.all();
   }
 
   /** Requests waiting for a worker slot. */
@@ -179,12 +170,12 @@ export class Master {
 
   /** Bound listeners. */
   boundListeners(): Listener[] {
-    return [...this.listeners.values()];
+    return this.listeners.all();
   }
 
   /** The attached daemons (`attach-daemon`), for stats. */
-  attachedDaemons() {
-    return this.daemons.list();
+  attachedDaemons(): DaemonInfo[] {
+    return this.services.daemonList();
   }
 
   /**
@@ -195,14 +186,14 @@ export class Master {
     for (const w of config.warnings) this.log.warn(`${formatOrigin(w.origin)}: ${w.message}`);
     try {
       const gen = await createGeneration(1, this.opts.registry, config, this.log);
-      this.live.add(gen);
-      this.gen = gen;
+      this.table.live.add(gen);
+      this.table.current = gen;
       this.dispatcher.setMaxQueue(gen.core.listen);
       this.vacuum = gen.core.vacuum;
-      await this.bindListeners(gen);
-      this.writePidfile(gen.core.pidfile);
-      this.dropPrivileges(gen);
-      this.writePidfile(gen.core.pidfile2);
+      await this.listeners.bind(gen);
+      this.pidfiles.write(gen.core.pidfile);
+      dropPrivileges(gen, this.log);
+      this.pidfiles.write(gen.core.pidfile2);
       if (gen.runner)
         this.log.info(
           `tsgi: serving ${gen.runner.app} with ${gen.processes} worker(s) × ${gen.runner.slots} slot(s)`,
@@ -213,9 +204,9 @@ export class Master {
       }
       if (this.stopping !== 'none') return;
       this.booted = true;
-      this.startServing(gen);
-      this.wireListeners(gen);
-      this.startServices(gen);
+      this.makeCurrent(gen);
+      this.cycleTimer = setInterval(() => this.cycle(), MASTER_CYCLE_MS);
+      this.cycleTimer.unref();
       this.log.info(`tsgi: ready (pid ${process.pid}, ${gen.workers.size} worker(s))`);
       publish(channels.lifecycle, () => ({ phase: 'ready', generation: gen.n }));
     } catch (err) {
@@ -232,7 +223,7 @@ export class Master {
    * Resolves when the reload (and any that follows it) is over.
    */
   reload(opts: ReloadOptions = {}): Promise<void> {
-    if (this.stopping !== 'none' || !this.gen || !this.booted) return Promise.resolve();
+    if (this.stopping !== 'none' || !this.table.current || !this.booted) return Promise.resolve();
     if (this.reloading) {
       this.log.info('tsgi: a reload is already running; the one just asked for will follow it');
       this.pendingReload = opts;
@@ -264,17 +255,16 @@ export class Master {
     const first = this.stopping === 'none';
     this.stopping = graceful ? 'graceful' : 'immediate';
     this.log.info(graceful ? 'tsgi: graceful stop requested' : 'tsgi: stopping now');
-    publish(channels.lifecycle, () => ({ phase: 'stopping', generation: this.gen?.n ?? 0 }));
+    publish(channels.lifecycle, () => ({ phase: 'stopping', generation: this.table.current?.n ?? 0 }));
     if (this.cycleTimer) clearInterval(this.cycleTimer);
     if (this.manageTimer) clearTimeout(this.manageTimer);
     if (first) {
-      for (const l of this.listeners.values()) closeListener(l, this.vacuum, this.log);
-      this.listeners.clear();
+      this.listeners.closeAll(this.vacuum);
       for (const e of this.edges) e.drain();
-      this.daemons.stopAll();
+      this.services.stop();
     }
     if (graceful) {
-      const mercy = (this.gen?.core['reload-mercy'] ?? 60) * 1000;
+      const mercy = (this.table.current?.core['reload-mercy'] ?? 60) * 1000;
       this.stopTimer = setTimeout(() => {
         this.log.warn(`tsgi: requests still running after reload-mercy (${mercy / 1000} s); stopping now`);
         this.stop(false);
@@ -303,7 +293,7 @@ export class Master {
    * (gunicorn's TTIN).
    */
   addWorker(): void {
-    const gen = this.gen;
+    const gen = this.table.current;
     if (!gen?.runner || this.stopping !== 'none') return;
     if (gen.cheaper && gen.processes >= gen.core.processes) {
       this.log.info(
@@ -316,7 +306,7 @@ export class Master {
 
   /** Retire one worker (SIGTTOU, FIFO `-`): never below 1, or below `cheaper` in cheaper mode. */
   removeWorker(): void {
-    const gen = this.gen;
+    const gen = this.table.current;
     if (!gen?.runner || this.stopping !== 'none') return;
     const floor = gen.cheaper?.min ?? 1;
     if (gen.processes <= floor) {
@@ -328,16 +318,13 @@ export class Master {
 
   /**
    * Take a worker out of rotation; it finishes its requests and exits when the master closes its
-   * transport (a starting one is stopped at once). Killed after `worker-reload-mercy` if it has not
+   * transport (a starting one is killed at once). Killed after `worker-reload-mercy` if it has not
    * exited. Its slot is refilled if the current generation still wants it.
    */
   retire(w: Worker, reason: WorkerExitReason): void {
     if (w.state === 'retiring' || w.state === 'dead') return;
     const wasStarting = w.state === 'starting';
-    this.releaseSlot(w);
-    w.state = 'retiring';
-    w.retireReason = reason;
-    this.dispatcher.remove(w);
+    this.letGo(w, reason);
     if (wasStarting) w.process.kill('SIGKILL');
     else if (w.process.channel.inflight === 0) w.process.channel.close();
     const t = setTimeout(() => {
@@ -359,7 +346,7 @@ export class Master {
     return results.every((r) => r.status === 'fulfilled');
   }
 
-  /** Start a worker process for slot `id` of `gen` and make it the slot's holder. */
+  /** Start a worker process for slot `id` of `gen`: as the slot's holder, or as a successor. */
   private spawnWorker(gen: Generation, id: number, reason: WorkerSpawnReason, holder = true): Worker {
     const runner = gen.runner!;
     const proc = runner.spawn({
@@ -369,16 +356,14 @@ export class Master {
       logFd: this.log.sink.fd,
     });
     const w = new Worker(id, gen.n, runner.slots, proc);
-    const slot = this.slot(id);
+    const slot = this.table.slot(id);
     if (slot.spawned) slot.respawns++;
     slot.spawned = true;
     w.respawnCount = slot.respawns;
     w.harakiriCount = slot.harakiris;
     const c = gen.core;
     w.requestLimit = requestLimit(id, c['max-requests'], c['max-requests-delta'], c['max-requests-jitter']);
-    this.genOfWorker.set(w, gen);
-    if (holder) gen.workers.set(id, w);
-    else gen.others.add(w);
+    this.table.place(w, gen, holder);
     Promise.resolve(proc.started).then(
       () => {
         this.log.info(`tsgi: spawned worker ${id} (pid ${proc.pid}, generation ${gen.n})`);
@@ -386,7 +371,7 @@ export class Master {
       },
       () => {},
     );
-    proc.onExit((exit) => this.reap(gen, w, exit));
+    proc.onExit((exit) => this.reap(w, exit));
     proc.ready.then(
       () => this.onWorkerReady(w),
       () => {},
@@ -415,84 +400,53 @@ export class Master {
       return;
     }
     const pred = w.predecessor;
-    if (pred) {
-      this.handOver(pred, w);
-      return;
-    }
-    const gen = this.genOfWorker.get(w)!;
-    if (this.booted && gen.serving && gen.workers.get(w.id) === w) this.dispatcher.add(w);
+    // A successor takes the slot (and requests) as its predecessor retires; it finishes and exits.
+    if (pred) this.retire(pred, pred.recycling ?? 'reload');
+    const gen = this.table.genOf(w);
+    if (this.booted && (gen.serving || pred) && gen.workers.get(w.id) === w) this.dispatcher.add(w);
   }
 
-  /** A successor is ready: it takes the slot and requests; its predecessor finishes and exits. */
-  private handOver(old: Worker, succ: Worker): void {
-    old.successor = null;
-    succ.predecessor = null;
-    this.retire(old, old.recycling ?? 'reload');
-    const gen = this.genOfWorker.get(succ)!;
-    if (gen.others.delete(succ)) gen.workers.set(succ.id, succ);
-    if (gen.workers.get(succ.id) === succ) this.dispatcher.add(succ);
-  }
-
-  /**
-   * The worker no longer holds its slot (retired, harakiri, evil reload, died). A successor of the
-   * same generation that was starting becomes the holder; one of another generation already is.
-   */
-  private releaseSlot(w: Worker): void {
-    const gen = this.genOfWorker.get(w)!;
-    if (gen.workers.get(w.id) === w) {
-      gen.workers.delete(w.id);
-      gen.others.add(w);
-    }
-    const succ = w.successor;
-    if (succ) {
-      w.successor = null;
-      succ.predecessor = null;
-      const sg = this.genOfWorker.get(succ)!;
-      if (sg.others.delete(succ)) sg.workers.set(succ.id, succ);
-      if (succ.state === 'ready' && sg.serving) this.dispatcher.add(succ);
-    }
-    const pred = w.predecessor;
-    if (pred) {
-      pred.successor = null;
-      w.predecessor = null;
-    }
-    if (gen !== this.gen && gen.workers.size === 0) gen.serving = false;
+  /** `w` gives up its slot and takes no more requests (a ready successor of its own takes over). */
+  private letGo(w: Worker, reason: WorkerExitReason): void {
+    const promoted = this.table.release(w);
+    if (promoted?.state === 'ready') this.dispatcher.add(promoted);
+    w.state = 'retiring';
+    w.retireReason = reason;
+    this.dispatcher.remove(w);
   }
 
   /** A worker process exited: fail its requests, update the table, refill its slot. */
-  private reap(gen: Generation, w: Worker, exit: WorkerExit): void {
+  private reap(w: Worker, exit: WorkerExit): void {
+    const gen = this.table.genOf(w);
     const wasReady = w.readyAtMs > 0;
     const prev = w.state;
     const pred = w.predecessor;
-    this.releaseSlot(w);
+    const reason: WorkerExitReason = w.retireReason ?? (wasReady ? 'crash' : 'boot-failure');
+    if (prev !== 'retiring') this.letGo(w, reason);
     w.state = 'dead';
-    gen.others.delete(w);
-    this.dispatcher.remove(w);
+    this.table.forget(w);
     if (w.process.channel.inflight > 0) w.process.channel.failAll(502, 'the worker died');
     const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-    const reason: WorkerExitReason = w.retireReason ?? (wasReady ? 'crash' : 'boot-failure');
     if (prev === 'retiring') this.log.info(`tsgi: worker ${w.id} (pid ${w.pid}) exited (${reason}, ${how})`);
     else
       this.log.error(
         `tsgi: worker ${w.id} (pid ${w.pid}) died (${how})${wasReady ? '' : ' before it was ready'}`,
       );
     publish(channels.workerExit, () => ({ worker: w, exit, reason }));
-    this.noteDeath(w, reason, pred);
+    if (reason === 'crash' || reason === 'boot-failure') this.backOff(w, pred);
     this.manageWorkers();
-    if (this.stopping === 'none' && this.booted && !this.workers().some((x) => x.state === 'ready'))
-      this.failQueuedIfNoneComing();
+    if (this.stopping === 'none' && this.booted) this.failQueuedIfNoneComing();
     this.maybeDropGeneration(gen);
     this.maybeExit();
   }
 
-  /** Respawn backoff: deaths soon after spawn (crashes, boot failures) in a row delay the next spawn. */
-  private noteDeath(w: Worker, reason: WorkerExitReason, pred: Worker | null): void {
-    if (reason !== 'crash' && reason !== 'boot-failure') return;
-    const slot = this.slot(w.id);
-    const lived = performance.now() - w.spawnedAtMs;
-    slot.fastDeaths = lived < FAST_DEATH_MS ? slot.fastDeaths + 1 : 0;
+  /** Respawn backoff: deaths soon after spawn in a row delay the next spawn of that slot. */
+  private backOff(w: Worker, pred: Worker | null): void {
+    const slot = this.table.slot(w.id);
+    const now = performance.now();
+    slot.fastDeaths = now - w.spawnedAtMs < FAST_DEATH_MS ? slot.fastDeaths + 1 : 0;
     const delay = respawnDelayMs(slot.fastDeaths);
-    slot.notBeforeMs = performance.now() + delay;
+    slot.notBeforeMs = now + delay;
     if (pred) {
       // A successor that failed to start: the predecessor keeps serving; try again later.
       pred.recycleNotBeforeMs = slot.notBeforeMs + MASTER_CYCLE_MS;
@@ -500,34 +454,26 @@ export class Master {
       this.log.warn(
         `tsgi: the replacement of worker ${pred.id} (pid ${pred.pid}) failed to start; it keeps serving`,
       );
-    } else if (delay > 0 && this.gen && this.genOfWorker.get(w) === this.gen && this.booted)
+    } else if (delay > 0 && this.table.genOf(w) === this.table.current && this.booted)
       this.log.warn(
         `tsgi: worker ${w.id} died ${slot.fastDeaths} time(s) in a row soon after start; respawning in ${delay} ms`,
       );
   }
 
-  /** When no worker is ready and none is about to be, queued requests get 503 instead of waiting. */
+  /** When no worker is ready and none is starting, queued requests get 503 instead of waiting. */
   private failQueuedIfNoneComing(): void {
     if (this.dispatcher.queued === 0) return;
-    if (this.workers().some((w) => w.state === 'starting')) return;
+    if (this.workers().some((w) => w.state === 'ready' || w.state === 'starting')) return;
     this.dispatcher.failQueued(503, 'no worker is available');
   }
 
-  /**
-   * Make the current generation's slots match what it wants: spawn a worker for every wanted slot
-   * no serving worker holds (respecting each slot's respawn backoff).
-   */
+  /** Start a worker for every slot the current generation wants and no serving worker holds. */
   private manageWorkers(reason: WorkerSpawnReason = 'respawn'): void {
-    const gen = this.gen;
+    const gen = this.table.current;
     if (!gen?.runner || !this.booted || this.stopping !== 'none') return;
-    const held = new Set<number>();
-    for (const g of this.live) if (g === gen || g.serving) for (const id of g.workers.keys()) held.add(id);
-    let missing = gen.processes - held.size;
     const now = performance.now();
-    for (let id = 1; missing > 0; id++) {
-      if (held.has(id)) continue;
-      missing--;
-      const wait = this.slot(id).notBeforeMs - now;
+    for (const id of this.table.missingSlots()) {
+      const wait = this.table.slot(id).notBeforeMs - now;
       if (wait > 0) this.scheduleManage(wait);
       else this.spawnWorker(gen, id, reason);
     }
@@ -546,17 +492,8 @@ export class Master {
     }, delayMs);
   }
 
-  private slot(id: number): Slot {
-    let s = this.slots.get(id);
-    if (!s) {
-      s = { respawns: 0, harakiris: 0, fastDeaths: 0, notBeforeMs: 0, spawned: false };
-      this.slots.set(id, s);
-    }
-    return s;
-  }
-
   private mercyMs(): number {
-    return (this.gen?.core['worker-reload-mercy'] ?? 60) * 1000;
+    return (this.table.current?.core['worker-reload-mercy'] ?? 60) * 1000;
   }
 
   // ---- requests ----
@@ -568,7 +505,7 @@ export class Master {
     w.busyMs += durationMs;
     w.txBytes += req.bytesOut;
     if (req.status >= 500) w.exceptions++;
-    const gen = this.gen;
+    const gen = this.table.current;
     if (gen && !gen.core['disable-logging'])
       this.log.request(
         defaultRequestLine(req, durationMs, {
@@ -586,65 +523,49 @@ export class Master {
 
   /** max-requests, reload-on-rss and reload-on-as, checked after each request (uWSGI's place). */
   private checkAfterRequest(w: Worker): void {
-    const limits = this.genOfWorker.get(w)!.limits;
+    const limits = this.table.genOf(w).limits;
     const memory = needsMemory(limits);
     if (w.requestLimit === 0 && !memory) return;
     if (w.recycling || w.successor) return;
-    const r = afterRequest(this.facts(w), memory ? this.memory(w) : null, limits);
+    const r = afterRequest(facts(w), memory ? memoryOf(w) : null, limits);
     if (r) this.recycle(w, r);
   }
 
-  private facts(w: Worker) {
-    return {
-      id: w.id,
-      requests: w.requests,
-      requestLimit: w.requestLimit,
-      livedMs: performance.now() - w.spawnedAtMs,
-    };
-  }
-
-  private memory(w: Worker) {
-    const m = processMemory(w.pid);
-    return { rssBytes: m.rss, vszBytes: m.vsz };
-  }
-
   private onReject(depth: number): void {
-    const now = performance.now();
-    if (this.dispatcher.shouldLogReject(now))
+    if (this.dispatcher.shouldLogReject(performance.now()))
       this.log.warn(
-        `tsgi: request queue full (${depth} waiting, listen = ${this.gen?.core.listen}); answering 503`,
+        `tsgi: request queue full (${depth} waiting, listen = ${this.table.current?.core.listen}); answering 503`,
       );
   }
 
-  // ---- recycling, harakiri, cheaper: the master cycle ----
+  // ---- the master cycle: harakiri, limits, cheaper, touch files ----
 
-  /** Once per second: harakiri, lifetime and evil memory limits, cheaper, touch files, old edges. */
+  /** Once a second: harakiri, lifetime and evil memory limits, cheaper, touch files, old edges. */
   private cycle(): void {
-    if (this.stopping === 'immediate') return;
+    const gen = this.table.current;
+    if (!gen || this.stopping === 'immediate') return;
     const now = performance.now();
-    const gen = this.gen;
-    if (!gen) return;
     for (const hit of overdue<TsgiRequest, Worker>(this.workers(), now, gen.core.harakiri * 1000))
       this.harakiri(hit.worker, hit.req, hit.runningMs);
     for (const w of this.workers()) this.checkLimits(w);
     this.runCheaper(gen);
-    this.checkTouches();
+    const touched = this.services.pollTouches();
+    if (touched) {
+      const { opts, what } = TOUCH_RELOADS[touched.kind];
+      this.log.info(`tsgi: ${touched.file} touched: ${what}`);
+      void this.reload(opts);
+    }
     for (const e of this.edges)
       if (![...gen.edges.values()].includes(e) && e.openConnections() === 0) this.edges.delete(e);
   }
 
   private checkLimits(w: Worker): void {
     if (w.state === 'dead' || w.harakiriAtMs > 0 || w.retireReason === 'rss') return;
-    const limits = this.genOfWorker.get(w)!.limits;
-    if (needsEvilCheck(limits)) {
-      const r = evil(this.memory(w), limits);
-      if (r) {
-        this.evilReload(w, r);
-        return;
-      }
-    }
-    if (w.state === 'ready' && !w.recycling && !w.successor) {
-      const r = periodic(this.facts(w), limits);
+    const limits = this.table.genOf(w).limits;
+    const evilHit = needsEvilCheck(limits) ? evil(memoryOf(w), limits) : null;
+    if (evilHit) this.evilReload(w, evilHit);
+    else if (w.state === 'ready' && !w.recycling && !w.successor) {
+      const r = periodic(facts(w), limits);
       if (r) this.recycle(w, r);
     }
   }
@@ -654,25 +575,20 @@ export class Master {
    * worker keeps taking requests until then, and finishes the ones it has.
    */
   private recycle(w: Worker, r: Recycle): void {
-    const gen = this.gen;
-    if (!gen?.runner || this.stopping !== 'none' || this.genOfWorker.get(w) !== gen) return;
+    const gen = this.table.current;
+    if (!gen?.runner || this.stopping !== 'none' || this.table.genOf(w) !== gen) return;
     if (performance.now() < w.recycleNotBeforeMs) return;
     w.recycling = r.reason;
     this.log.info(`tsgi: recycling worker ${w.id} (pid ${w.pid}): ${r.detail}`);
     publish(channels.workerRecycle, () => ({ worker: w, reason: r.reason, evil: false, detail: r.detail }));
-    const succ = this.spawnWorker(gen, w.id, 'recycle', false);
-    succ.predecessor = w;
-    w.successor = succ;
+    this.table.link(w, this.spawnWorker(gen, w.id, 'recycle', false));
   }
 
   /** evil-reload-on-rss/as: kill the worker now (its requests get 502); a replacement starts. */
   private evilReload(w: Worker, r: Recycle): void {
     this.log.warn(`*** EVIL RELOAD ON WORKER ${w.id} ${r.detail} (pid: ${w.pid}) ***`);
     publish(channels.workerRecycle, () => ({ worker: w, reason: r.reason, evil: true, detail: r.detail }));
-    this.releaseSlot(w);
-    w.state = 'retiring';
-    w.retireReason = 'rss';
-    this.dispatcher.remove(w);
+    this.letGo(w, 'rss');
     w.process.kill('SIGKILL');
     this.manageWorkers('recycle');
   }
@@ -683,21 +599,19 @@ export class Master {
    * stack is logged first with harakiri-verbose). Its other requests get 502 when it dies.
    */
   private harakiri(w: Worker, req: TsgiRequest, runningMs: number): void {
-    const core = this.genOfWorker.get(w)!.core;
-    const harakiriMs = this.gen!.core.harakiri * 1000;
+    const core = this.table.genOf(w).core;
+    const harakiriMs = this.table.current!.core.harakiri * 1000;
     w.harakiriAtMs = performance.now();
     w.harakiriCount++;
-    this.slot(w.id).harakiris++;
+    this.table.slot(w.id).harakiris++;
+    const uri = req.var('REQUEST_URI') || req.var('PATH_INFO');
     this.log.warn(`*** HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}, try: 1) ***`);
     this.log.warn(
-      `HARAKIRI: --- worker ${w.id} (pid: ${w.pid}) WAS managing request ${req.var('REQUEST_METHOD')} ${req.var('REQUEST_URI') || req.var('PATH_INFO')} for ${(runningMs / 1000).toFixed(2)} s (harakiri = ${harakiriMs / 1000} s) ---`,
+      `HARAKIRI: --- worker ${w.id} (pid: ${w.pid}) WAS managing request ${req.var('REQUEST_METHOD')} ${uri} for ${(runningMs / 1000).toFixed(2)} s (harakiri = ${harakiriMs / 1000} s) ---`,
     );
     publish(channels.workerHarakiri, () => ({ worker: w, req, runningMs, harakiriMs }));
     this.log.sink.flush(true); // before the worker's stack dump, which it writes to the log itself
-    this.releaseSlot(w);
-    w.state = 'retiring';
-    w.retireReason = 'harakiri';
-    this.dispatcher.remove(w);
+    this.letGo(w, 'harakiri');
     w.process.channel.abort(req, {
       status: 504,
       detail: `the request ran longer than harakiri (${harakiriMs / 1000} s)`,
@@ -719,7 +633,7 @@ export class Master {
 
   private runCheaper(gen: Generation): void {
     if (!gen.cheaper || !gen.runner || !this.booted || this.stopping !== 'none' || this.reloading) return;
-    const holders = this.holders();
+    const holders = this.table.holders();
     const view = {
       active: holders.length,
       busy: holders.filter((w) => w.active.size > 0).length,
@@ -738,13 +652,6 @@ export class Master {
     } else if (algo === 'backlog') delta = backlog(view);
     if (delta !== 0)
       this.setWorkerCount(gen, Math.max(view.min, Math.min(view.max, gen.processes + delta)), algo);
-  }
-
-  /** Workers holding a slot in a serving generation. */
-  private holders(): Worker[] {
-    const out: Worker[] = [];
-    for (const g of this.live) if (g === this.gen || g.serving) out.push(...g.workers.values());
-    return out;
   }
 
   /** Change how many workers the current generation wants; removal retires the oldest idle one. */
@@ -766,9 +673,9 @@ export class Master {
     }
   }
 
-  /** The worker to retire when scaling down: the oldest idle slot holder, else the newest busy one. */
+  /** The worker to retire when scaling down: the oldest idle slot holder, else the highest-numbered one. */
   private cheapestWorker(): Worker | null {
-    const holders = this.holders().filter((w) => !w.successor && w.state !== 'dead');
+    const holders = this.table.holders().filter((w) => !w.successor);
     const idle = holders.filter((w) => w.active.size === 0).sort((a, b) => a.spawnedAtMs - b.spawnedAtMs);
     return idle[0] ?? holders.sort((a, b) => b.id - a.id)[0] ?? null;
   }
@@ -777,20 +684,20 @@ export class Master {
 
   /** Replace every worker at once (SIGHUP, FIFO r/R/w/W, touch-reload, touch-workers-reload). */
   private async replaceAll(opts: ReloadOptions): Promise<void> {
-    const old = this.gen!;
+    const old = this.table.current!;
     const reread = opts.rereadConfig ?? true;
-    const what = `${opts.brutal ? 'brutal' : 'graceful'} ${reread ? '' : 'workers '}reload`;
-    this.log.info(`tsgi: ${what} requested`);
+    this.log.info(`tsgi: ${opts.brutal ? 'brutal' : 'graceful'} ${reread ? '' : 'workers '}reload requested`);
     let gen: Generation | null = null;
     const added: Listener[] = [];
     try {
       const config = reread ? this.opts.reloadConfig() : old.config;
       if (reread) for (const w of config.warnings) this.log.warn(`${formatOrigin(w.origin)}: ${w.message}`);
       gen = await createGeneration(old.n + 1, this.opts.registry, config, this.log);
-      added.push(...(await this.bindListeners(gen)));
-      this.live.add(gen);
+      added.push(...(await this.listeners.bind(gen)));
+      this.table.live.add(gen);
+      // In cheaper mode the new generation starts with as many workers as serve now.
       if (gen.cheaper)
-        gen.processes = Math.max(gen.cheaper.min, Math.min(gen.core.processes, this.holders().length));
+        gen.processes = Math.max(gen.cheaper.min, Math.min(gen.core.processes, this.table.holders().length));
       if (!(await this.startWorkers(gen, 'reload')))
         throw new TsgiError('TSGI_ERR_RELOAD_BOOT', 'the new workers could not load the app');
       if (this.stopping !== 'none')
@@ -798,11 +705,7 @@ export class Master {
     } catch (err) {
       this.log.error(`tsgi: reload abandoned, still serving the previous config: ${(err as Error).message}`);
       if (gen) this.discardGeneration(gen, added);
-      publish(channels.lifecycle, () => ({
-        phase: 'reload-failed',
-        generation: old.n,
-        detail: (err as Error).message,
-      }));
+      this.reloadFailed(old, (err as Error).message);
       return;
     }
     this.switchTo(gen, opts.brutal ?? false);
@@ -813,10 +716,11 @@ export class Master {
   /**
    * Chain reload (FIFO `c`, touch-chain-reload): a new generation with the same config imports the
    * app again; its workers replace the old ones one at a time, each old one retiring only after its
-   * successor is ready. If the first successor cannot load the app, nothing changes.
+   * successor is ready. If the first successor cannot load the app, nothing changes; later failures
+   * are retried with backoff (the old worker keeps serving meanwhile), up to a limit.
    */
   private async chainReload(): Promise<void> {
-    const old = this.gen!;
+    const old = this.table.current!;
     if (!old.runner) return;
     this.log.info('tsgi: chain reload requested');
     let next: Generation;
@@ -824,27 +728,23 @@ export class Master {
       next = await createGeneration(old.n + 1, this.opts.registry, old.config, this.log);
     } catch (err) {
       this.log.error(`tsgi: chain reload abandoned: ${(err as Error).message}`);
-      publish(channels.lifecycle, () => ({
-        phase: 'reload-failed',
-        generation: old.n,
-        detail: (err as Error).message,
-      }));
+      this.reloadFailed(old, (err as Error).message);
       return;
     }
-    this.live.add(next);
+    this.table.live.add(next);
     next.processes = old.processes;
     let replaced = 0;
     let failures = 0;
     while (this.stopping === 'none' && old.workers.size > 0) {
-      const victim = [...old.workers.values()].sort((a, b) => a.id - b.id).find((w) => !w.successor);
+      const holders = [...old.workers.values()].sort((a, b) => a.id - b.id);
+      const victim = holders.find((w) => !w.successor);
       if (!victim) {
         // Every remaining old worker is already being replaced (recycling): wait for those.
-        await settled(old.workers.values().next().value!.successor!.process.ready);
+        await settled(holders[0]!.successor!.process.ready);
         continue;
       }
       const succ = this.spawnWorker(next, victim.id, 'chain-reload');
-      succ.predecessor = victim;
-      victim.successor = succ;
+      this.table.link(victim, succ);
       if (await settled(succ.process.ready)) {
         if (replaced++ === 0) this.makeCurrent(next);
         failures = 0;
@@ -856,11 +756,7 @@ export class Master {
           'tsgi: chain reload abandoned: the new worker could not load the app; still serving the old one',
         );
         this.discardGeneration(next, []);
-        publish(channels.lifecycle, () => ({
-          phase: 'reload-failed',
-          generation: old.n,
-          detail: 'app not loadable',
-        }));
+        this.reloadFailed(old, 'the new worker could not load the app');
         return;
       }
       if (++failures >= CHAIN_MAX_FAILURES) {
@@ -873,14 +769,18 @@ export class Master {
     }
     if (old.workers.size === 0) old.serving = false;
     this.maybeDropGeneration(old);
-    if (this.gen !== next) return;
+    if (this.table.current !== next) return;
     this.log.info(`tsgi: chain reload done (generation ${next.n}, ${replaced} worker(s) replaced)`);
     publish(channels.lifecycle, () => ({ phase: 'chain-reloaded', generation: next.n }));
   }
 
+  private reloadFailed(old: Generation, detail: string): void {
+    publish(channels.lifecycle, () => ({ phase: 'reload-failed', generation: old.n, detail }));
+  }
+
   /** Switch to a fully started generation: it takes every request; all older workers retire. */
   private switchTo(gen: Generation, brutal: boolean): void {
-    const previous = [...this.live].filter((g) => g !== gen);
+    const previous = [...this.table.live].filter((g) => g !== gen);
     this.makeCurrent(gen);
     for (const g of previous) {
       g.serving = false;
@@ -892,101 +792,33 @@ export class Master {
     }
   }
 
-  /** `gen` becomes the current generation: new connections reach its edges, its ready workers serve. */
+  /**
+   * `gen` becomes the current generation: new connections reach its edges, its ready workers serve,
+   * listeners it no longer has are closed, the services follow its config.
+   */
   private makeCurrent(gen: Generation): void {
-    this.gen = gen;
-    this.dispatcher.setMaxQueue(gen.core.listen);
-    this.startServing(gen);
-    this.wireListeners(gen);
-    const wanted = new Set(listenerKeys(gen.listens));
-    for (const [key, l] of this.listeners) {
-      if (wanted.has(key)) continue;
-      this.log.info(`tsgi: closing listener ${l.info.proto}://${l.info.bound} (removed from the config)`);
-      closeListener(l, true, this.log);
-      this.listeners.delete(key);
-    }
-    this.startServices(gen);
-  }
-
-  private startServing(gen: Generation): void {
+    this.table.current = gen;
     gen.serving = true;
+    this.dispatcher.setMaxQueue(gen.core.listen);
     for (const e of gen.edges.values()) this.edges.add(e);
     for (const w of gen.workers.values()) if (w.state === 'ready' && !w.predecessor) this.dispatcher.add(w);
+    this.listeners.wire(gen, this.handle);
+    this.listeners.closeRemoved(gen);
+    this.services.update(gen, this.workerEnv(gen));
   }
 
+  /** Kill the workers of a generation that will never serve (a failed reload). */
   private discardGeneration(gen: Generation, added: Listener[]): void {
     for (const w of generationWorkers(gen)) {
-      this.releaseSlot(w);
-      w.retireReason = 'reload';
-      w.state = 'retiring';
-      this.dispatcher.remove(w);
+      this.letGo(w, 'reload');
       w.process.kill('SIGKILL');
     }
-    for (const l of added) {
-      closeListener(l, true, this.log);
-      this.listeners.delete(l.key);
-    }
-    if (this.live.has(gen) && generationWorkers(gen).length === 0) {
-      this.live.delete(gen);
-      void gen.plugins.cleanup();
-    } else if (!this.live.has(gen)) void gen.plugins.cleanup();
+    this.listeners.close(added);
+    if (!this.table.live.has(gen) || this.table.dropIfEmpty(gen)) void gen.plugins.cleanup();
   }
 
   private maybeDropGeneration(gen: Generation): void {
-    if (gen === this.gen || generationWorkers(gen).length > 0 || !this.live.has(gen)) return;
-    this.live.delete(gen);
-    void gen.plugins.cleanup();
-  }
-
-  // ---- services: master cycle, touch files, FIFO, daemons ----
-
-  /** Start (or, after a reload, update) what runs beside the workers for the current config. */
-  private startServices(gen: Generation): void {
-    const c = gen.core;
-    const prev = this.touches;
-    this.touches = {
-      reload: new TouchWatch(c['touch-reload'], prev?.reload),
-      chain: new TouchWatch(c['touch-chain-reload'], prev?.chain),
-      workers: new TouchWatch(c['touch-workers-reload'], prev?.workers),
-    };
-    const paths = c['master-fifo'].join('\n');
-    if (paths !== this.fifoPaths) {
-      this.fifo?.close(true);
-      this.fifo = null;
-      this.fifoPaths = paths;
-      if (c['master-fifo'].length > 0) {
-        this.fifo = new MasterFifo(c['master-fifo'], (cmd) => this.fifoCommand(cmd), this.log);
-        try {
-          this.fifo.open();
-        } catch (err) {
-          this.log.error(`tsgi: ${(err as Error).message}`);
-          this.fifo = null;
-        }
-      }
-    }
-    this.daemons.sync(c['attach-daemon'], this.workerEnv(gen));
-    if (!this.cycleTimer) {
-      this.cycleTimer = setInterval(() => this.cycle(), MASTER_CYCLE_MS);
-      this.cycleTimer.unref();
-    }
-  }
-
-  private checkTouches(): void {
-    const t = this.touches;
-    if (!t) return;
-    const reload = t.reload.poll();
-    const chain = t.chain.poll();
-    const workers = t.workers.poll();
-    if (reload) {
-      this.log.info(`tsgi: ${reload} touched: graceful reload`);
-      void this.reload();
-    } else if (workers) {
-      this.log.info(`tsgi: ${workers} touched: workers reload`);
-      void this.reload({ rereadConfig: false });
-    } else if (chain) {
-      this.log.info(`tsgi: ${chain} touched: chain reload`);
-      void this.reload({ chain: true, rereadConfig: false });
-    }
+    if (this.table.dropIfEmpty(gen)) void gen.plugins.cleanup();
   }
 
   private fifoCommand(c: FifoCommand): void {
@@ -1002,102 +834,12 @@ export class Master {
       'add-worker': () => this.addWorker(),
       'remove-worker': () => this.removeWorker(),
       stats: () => this.logWorkerTable(),
-      pidfiles: () => {
-        for (const p of this.pidfiles) writeFileSync(p, `${process.pid}\n`);
-      },
+      pidfiles: () => this.pidfiles.rewrite(),
     };
     actions[c]();
   }
 
-  // ---- listeners ----
-
-  /** Bind the listeners of `gen` that are not bound yet; returns the new ones. */
-  private async bindListeners(gen: Generation): Promise<Listener[]> {
-    const cap = somaxconn();
-    let backlog = gen.core.listen;
-    if (cap !== null && backlog > cap) {
-      this.log.warn(
-        `tsgi: listen = ${backlog} is above net.core.somaxconn (${cap}); the kernel backlog is capped at ${cap}`,
-      );
-      backlog = cap;
-    }
-    const chmod = gen.config.has('chmod-socket') ? gen.core['chmod-socket'] : null;
-    const chown = this.chownSpec(gen);
-    const added: Listener[] = [];
-    try {
-      const keys = listenerKeys(gen.listens);
-      for (const [i, spec] of gen.listens.entries()) {
-        const key = keys[i]!;
-        if (this.listeners.has(key)) continue;
-        const l = await bindListener(spec, key, { backlog, chmod, chown });
-        this.listeners.set(key, l);
-        added.push(l);
-        this.log.info(listeningLine(l.info));
-      }
-    } catch (err) {
-      for (const l of added) {
-        closeListener(l, true, this.log);
-        this.listeners.delete(l.key);
-      }
-      throw err;
-    }
-    return added;
-  }
-
-  private chownSpec(gen: Generation): { uid: number; gid: number } | null {
-    const spec = gen.core['chown-socket'];
-    if (!spec) return null;
-    const origin = gen.config.origin('chown-socket');
-    const [u, g] = spec.split(':');
-    const uid = resolveUid(u!, 'chown-socket', origin);
-    const gid = g ? resolveGid(g, 'chown-socket', origin) : (primaryGid(uid) ?? uid);
-    return { uid, gid };
-  }
-
-  /**
-   * Point every listener of `gen` at its edge: new connections go to the new generation's edges.
-   * Connections already open stay with the edge that accepted them (they are not closed on a reload,
-   * so keep-alive clients never see a reset); their requests reach the current workers.
-   */
-  private wireListeners(gen: Generation): void {
-    const keys = listenerKeys(gen.listens);
-    for (const [i, spec] of gen.listens.entries()) {
-      const l = this.listeners.get(keys[i]!);
-      const edge = gen.edges.get(spec.proto);
-      if (!l || !edge) continue;
-      l.server.removeAllListeners('connection');
-      l.server.on('connection', (socket) => edge.accept(socket, l.info, this.handle));
-    }
-  }
-
-  // ---- process-level ----
-
-  private writePidfile(path: string | null): void {
-    if (!path) return;
-    writeFileSync(path, `${process.pid}\n`);
-    this.pidfiles.push(path);
-  }
-
-  private dropPrivileges(gen: Generation): void {
-    const { uid: user, gid: group } = gen.core;
-    if (!user && !group) return;
-    if (process.getuid?.() !== 0) {
-      this.log.warn('tsgi: uid/gid given but not running as root; not changing user');
-      return;
-    }
-    const uid = user ? resolveUid(user, 'uid', gen.config.origin('uid')) : null;
-    const gid = group
-      ? resolveGid(group, 'gid', gen.config.origin('gid'))
-      : uid !== null
-        ? primaryGid(uid)
-        : null;
-    if (gid !== null) {
-      process.setgroups?.([gid]);
-      process.setgid?.(gid);
-    }
-    if (uid !== null) process.setuid?.(uid);
-    this.log.info(`tsgi: running as uid ${process.getuid?.()} gid ${process.getgid?.()}`);
-  }
+  // ---- stopping ----
 
   private continueGracefulStop(): void {
     if (this.stopping !== 'graceful') return;
@@ -1117,27 +859,38 @@ export class Master {
   private maybeExit(): void {
     if (this.stopping === 'none' || this.exited) return;
     if (this.workers().some((w) => w.state !== 'dead')) return;
-    if (this.daemons.running > 0) return;
+    if (this.services.daemonsRunning > 0) return;
     this.exited = true;
     if (this.stopTimer) clearTimeout(this.stopTimer);
     if (this.manageTimer) clearTimeout(this.manageTimer);
-    this.fifo?.close(this.vacuum);
-    for (const l of this.listeners.values()) closeListener(l, this.vacuum, this.log);
-    this.listeners.clear();
-    const gens = [...this.live];
-    this.live.clear();
+    this.services.close(this.vacuum);
+    this.listeners.closeAll(this.vacuum);
+    const gens = [...this.table.live];
+    this.table.live.clear();
     void Promise.all(gens.map((g) => g.plugins.cleanup())).finally(() => {
       for (const e of this.edges) e.destroyAll();
       for (const g of gens) for (const e of g.edges.values()) e.destroyAll();
-      if (this.vacuum)
-        for (const p of this.pidfiles)
-          try {
-            unlinkSync(p);
-          } catch {}
+      if (this.vacuum) this.pidfiles.remove();
       this.log.info(`tsgi: stopped (exit code ${this.exitCode})`);
       this.opts.onExit(this.exitCode);
     });
   }
+}
+
+/** What the recycling policy looks at for one worker. */
+function facts(w: Worker): WorkerFacts {
+  return {
+    id: w.id,
+    requests: w.requests,
+    requestLimit: w.requestLimit,
+    livedMs: performance.now() - w.spawnedAtMs,
+  };
+}
+
+/** A worker's memory from /proc. */
+function memoryOf(w: Worker): Memory {
+  const m = processMemory(w.pid);
+  return { rssBytes: m.rss, vszBytes: m.vsz };
 }
 
 /** Whether a promise fulfils (true) or rejects (false). */
