@@ -3,7 +3,7 @@
  * wrk, and measure the server tree's CPU time (from /proc, so the load generator's CPU on the same
  * machine is not counted) and memory. Used by every bench/*.ts script.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -160,18 +160,8 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-/**
- * Run wrk against `url` for `seconds` with `connections` (2 threads), measuring the server group's
- * CPU over the run. `script` is a wrk Lua script path for POSTs.
- */
-export function runWrk(
-  s: Server,
-  url: string,
-  opts: { seconds: number; connections: number; script?: string },
-): LoadResult {
-  const pgid = s.child.pid!;
-  const cpu0 = groupCpuSeconds(pgid);
-  const args = [
+function wrkArgs(url: string, opts: { seconds: number; connections: number; script?: string }): string[] {
+  return [
     '-t2',
     `-c${opts.connections}`,
     `-d${opts.seconds}s`,
@@ -179,8 +169,10 @@ export function runWrk(
     ...(opts.script ? ['-s', opts.script] : []),
     url,
   ];
-  const out = execFileSync('wrk', args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
-  const cpu = groupCpuSeconds(pgid) - cpu0;
+}
+
+/** Parse wrk's report; `cpuSeconds` is the server's CPU time over the run. */
+function parseWrk(out: string, cpuSeconds: number, pgid: number): LoadResult {
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const errLine = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = errLine ? errLine.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
@@ -192,9 +184,48 @@ export function runWrk(
     p99ms: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     errors,
     non2xx,
-    cpuUsPerReq: requests > 0 ? (cpu / requests) * 1e6 : 0,
+    cpuUsPerReq: requests > 0 ? (cpuSeconds / requests) * 1e6 : 0,
     rssMB: groupMemory(pgid).rss / 1048576,
   };
+}
+
+/**
+ * Run wrk against `url` for `seconds` with `connections` (2 threads), measuring the server group's
+ * CPU over the run. `script` is a wrk Lua script path for POSTs.
+ */
+export function runWrk(
+  s: Server,
+  url: string,
+  opts: { seconds: number; connections: number; script?: string },
+): LoadResult {
+  const pgid = s.child.pid!;
+  const cpu0 = groupCpuSeconds(pgid);
+  const out = execFileSync('wrk', wrkArgs(url, opts), {
+    encoding: 'utf8',
+    timeout: (opts.seconds + 30) * 1000,
+  });
+  return parseWrk(out, groupCpuSeconds(pgid) - cpu0, pgid);
+}
+
+/** Like {@link runWrk}, without blocking: the caller acts on the server while the load runs. */
+export function startWrk(
+  s: Server,
+  url: string,
+  opts: { seconds: number; connections: number; script?: string },
+): Promise<LoadResult> {
+  const pgid = s.child.pid!;
+  const cpu0 = groupCpuSeconds(pgid);
+  return new Promise((resolve, reject) => {
+    execFile(
+      'wrk',
+      wrkArgs(url, opts),
+      { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 },
+      (err, out) => {
+        if (err) reject(err);
+        else resolve(parseWrk(out, groupCpuSeconds(pgid) - cpu0, pgid));
+      },
+    );
+  });
 }
 
 /** Whether a command exists on PATH. */
