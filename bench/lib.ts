@@ -180,8 +180,8 @@ function parseWrk(out: string, cpuSeconds: number, pgid: number): LoadResult {
   return {
     requests,
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p50ms: toMs(/50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99ms: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p50ms: toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''), // the distribution's row, not a stdev column
+    p99ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     errors,
     non2xx,
     cpuUsPerReq: requests > 0 ? (cpuSeconds / requests) * 1e6 : 0,
@@ -226,6 +226,12 @@ export function startWrk(
       },
     );
   });
+}
+
+/** A numeric command-line option of a benchmark script (`--seconds 10`), or `dflt`. */
+export function numberOption(name: string, dflt: number, argv = process.argv.slice(2)): number {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
 }
 
 /** Whether a command exists on PATH. */

@@ -16,15 +16,21 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, groupMemory, groupPids, have, markdownTable, ROOT, saveResults, sleep } from './lib.js';
+import { childPids, isPrototype } from '../test/helpers/tsgi.js';
+import {
+  freePort,
+  groupMemory,
+  groupPids,
+  have,
+  markdownTable,
+  numberOption,
+  ROOT,
+  saveResults,
+  sleep,
+} from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const WORKERS = opt('workers', 8);
-const RUNS = opt('runs', 3);
+const WORKERS = numberOption('workers', 8);
+const RUNS = numberOption('runs', 3);
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const DJANGO = join(ROOT, 'test', 'fixtures', 'djangoproj');
 
@@ -41,29 +47,9 @@ interface Case {
   workers(pid: number): number[];
 }
 
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /** tsgi's workers: the master's children, or the prototype's. */
 function tsgiWorkers(pid: number): number[] {
-  return children(pid).flatMap((c) => (cmdline(c).includes('prototype.py') ? children(c) : [c]));
+  return childPids(pid).flatMap((c) => (isPrototype(c) ? childPids(c) : [c]));
 }
 
 function pss(pids: number[]): number {
@@ -123,7 +109,7 @@ const uwsgi = (lazy: boolean): Case => ({
   marks: lazy
     ? { done: /WSGI app 0 \(mountpoint=''\) ready/, count: WORKERS }
     : { done: /spawned uWSGI worker \d+/, count: WORKERS },
-  workers: children,
+  workers: childPids,
 });
 
 interface Measure {

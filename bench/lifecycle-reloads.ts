@@ -22,6 +22,7 @@ import {
   have,
   type LoadResult,
   markdownTable,
+  numberOption,
   ROOT,
   type Server,
   saveResults,
@@ -31,15 +32,10 @@ import {
   stopServer,
 } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 30);
-const RELOADS = opt('reloads', 10);
-const WORKERS = opt('workers', 2);
-const CONNECTIONS = opt('connections', 20);
+const SECONDS = numberOption('seconds', 30);
+const RELOADS = numberOption('reloads', 10);
+const WORKERS = numberOption('workers', 2);
+const CONNECTIONS = numberOption('connections', 20);
 const SYSTEM_PYTHON = '/usr/bin/python3';
 
 /** How one reload is asked for. */

@@ -15,6 +15,7 @@ import {
   have,
   type LoadResult,
   markdownTable,
+  numberOption,
   ROOT,
   runWrk,
   type Server,
@@ -23,12 +24,7 @@ import {
   stopServer,
 } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 10);
+const SECONDS = numberOption('seconds', 10);
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const APP = join(BENCH, 'apps', 'io50ms.py');
 const SHAPES: Array<[processes: number, threads: number]> = [

@@ -34,7 +34,7 @@ export class Dispatcher {
   constructor(
     private maxQueue: number,
     private readonly onDone: DoneCallback,
-    private readonly onReject: (depth: number) => void,
+    private readonly onReject: (depth: number, req: TsgiRequest) => void,
   ) {}
 
   /** Requests waiting for a slot (clients that left while queued are not counted). */
@@ -77,7 +77,7 @@ export class Dispatcher {
     }
     if (this.queued >= this.maxQueue) {
       this.rejected++;
-      this.onReject(this.queued);
+      this.onReject(this.queued, req);
       sendError(sink, 503, 'all workers are busy and the queue is full');
       return;
     }

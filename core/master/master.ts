@@ -116,7 +116,7 @@ export class Master {
     this.dispatcher = new Dispatcher(
       1024,
       (w, req, outcome) => this.onRequestDone(w, req, outcome),
-      (depth) => this.onReject(depth),
+      (depth, req) => this.onReject(depth, req),
     );
     this.services = new MasterServices(
       this.log,
@@ -531,7 +531,8 @@ export class Master {
     if (r) this.recycle(w, r);
   }
 
-  private onReject(depth: number): void {
+  private onReject(depth: number, req: TsgiRequest): void {
+    publish(channels.requestRejected, () => ({ req, status: 503, reason: 'queue-full' }));
     if (this.dispatcher.shouldLogReject(performance.now()))
       this.log.warn(
         `tsgi: request queue full (${depth} waiting, listen = ${this.table.current?.core.listen}); answering 503`,

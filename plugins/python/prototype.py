@@ -21,7 +21,6 @@ control socket it forks no more, waits for its workers to exit, and exits.
 """
 
 import gc
-import importlib
 import json
 import os
 import select
@@ -146,18 +145,8 @@ class Prototype(object):
 
 
 def main():
-    transport.process_setup()
-    cfg, fd = transport.read_config()
-    server = importlib.import_module(cfg.get("server") or "tsgi_wsgi")
-    transport.isolate_sys_path(cfg, os.path.dirname(os.path.abspath(__file__)))
-    control = transport.Connection(socket.socket(fileno=fd))
-    try:
-        app = server.load(cfg)
-    except BaseException:
-        sys.stderr.write("tsgi: the prototype could not load the app:\n%s" % traceback.format_exc())
-        sys.stderr.flush()
-        os._exit(transport.APP_LOAD_ERROR)
-    sys.stdout.flush()
+    cfg, server, control = transport.bootstrap(__file__)
+    app = transport.load_or_exit(server, cfg, "the prototype")
     # Objects that exist now are shared with every worker: keep the collector from touching them
     # (each touch would copy a page into the worker).
     gc.collect()

@@ -8,6 +8,7 @@ vars block), DATA chunks and DATA_END; the response goes back as HEAD, DATA chun
 a 256 KiB credit window per stream and direction. CONTROL frames (stream 0) carry JSON objects.
 """
 
+import importlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import socket
 import struct
 import sys
 import threading
+import traceback
 
 REQUEST, DATA, DATA_END, ABORT, CREDIT, CONTROL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x10
 HEAD, RDATA, END, RABORT, RCREDIT, RCONTROL = 0x81, 0x82, 0x83, 0x84, 0x85, 0x90
@@ -90,6 +92,30 @@ def isolate_sys_path(cfg, here):
     for p in reversed(cfg.get("pythonpath") or []):
         sys.path.insert(0, p)
     sys.path.insert(0, os.getcwd())
+
+
+def bootstrap(entry_file):
+    """Start a tsgi Python process (worker.py, prototype.py): set-up, settings, the server module
+    (imported while tsgi's folder is still on sys.path), then sys.path as the app expects it.
+    Returns (settings, server module, the Connection on the transport descriptor)."""
+    process_setup()
+    cfg, fd = read_config()
+    server = importlib.import_module(cfg.get("server") or "tsgi_wsgi")
+    isolate_sys_path(cfg, os.path.dirname(os.path.abspath(entry_file)))
+    return cfg, server, Connection(socket.socket(fileno=fd))
+
+
+def load_or_exit(server, cfg, who):
+    """Import the app with the server's `load`; if it cannot be imported, log the traceback and exit
+    with APP_LOAD_ERROR (the master reports a boot failure)."""
+    try:
+        app = server.load(cfg)
+    except BaseException:
+        sys.stderr.write("tsgi: %s could not load the app:\n%s" % (who, traceback.format_exc()))
+        sys.stderr.flush()
+        os._exit(APP_LOAD_ERROR)
+    sys.stdout.flush()
+    return app
 
 
 def runtime():

@@ -9,28 +9,15 @@ Without lazy-apps the master starts prototype.py instead, which imports the app 
 workers that run the same server.
 """
 
-import importlib
 import os
-import socket
 import sys
-import traceback
 
 import tsgi_transport as transport
 
 
 def main():
-    transport.process_setup()
-    cfg, fd = transport.read_config()
-    server = importlib.import_module(cfg.get("server") or "tsgi_wsgi")
-    transport.isolate_sys_path(cfg, os.path.dirname(os.path.abspath(__file__)))
-    conn = transport.Connection(socket.socket(fileno=fd))
-    try:
-        app = server.load(cfg)
-    except BaseException:
-        sys.stderr.write("tsgi: worker %s could not load the app:\n%s" % (cfg.get("workerId", "?"), traceback.format_exc()))
-        sys.stderr.flush()
-        os._exit(transport.APP_LOAD_ERROR)
-    sys.stdout.flush()
+    cfg, server, conn = transport.bootstrap(__file__)
+    app = transport.load_or_exit(server, cfg, "worker %s" % cfg.get("workerId", "?"))
     server.serve(cfg, conn, app)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -6,12 +6,41 @@ import { describe, test } from 'node:test';
 import { accepting, readStats } from '../../helpers/stats.js';
 import { FIXTURES, fetchRaw, startTsgi, type TsgiProcess, tempDir, waitFor } from '../../helpers/tsgi.js';
 
-/** A copy of version.py in a temp dir whose version.txt the test rewrites between reloads. */
-function versionedApp(dir: string, version: string): string {
-  const app = join(dir, 'version.py');
-  copyFileSync(`${FIXTURES}/apps/version.py`, app);
-  writeFileSync(join(dir, 'version.txt'), version);
-  return app;
+/** An instance serving a copy of version.py (which reads version.txt at import), with a master FIFO. */
+interface Deploy {
+  readonly tsgi: TsgiProcess;
+  readonly dir: string;
+  readonly app: string;
+  /** Write the version the next import of the app reads. */
+  setVersion(v: string): void;
+  /** Write letters to the master FIFO. */
+  send(letters: string): void;
+}
+
+/**
+ * Run `fn` against a 2-worker instance of version.py (v1) with a master FIFO and stats; `extra`
+ * arguments come last (so they win). The instance must stop with exit code 0.
+ */
+async function withDeploy(extra: string[], fn: (d: Deploy) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  try {
+    const app = join(dir.path, 'version.py');
+    copyFileSync(`${FIXTURES}/apps/version.py`, app);
+    const setVersion = (v: string) => writeFileSync(join(dir.path, 'version.txt'), v);
+    setVersion('v1');
+    const fifo = join(dir.path, 'master.fifo');
+    const tsgi = await startTsgi([
+      ...['--http-socket', '127.0.0.1:0', '--wsgi-file', app, '--processes', '2'],
+      ...['--master-fifo', fifo, '--stats', '127.0.0.1:0', ...extra],
+    ]);
+    try {
+      await fn({ tsgi, dir: dir.path, app, setVersion, send: (letters) => appendFileSync(fifo, letters) });
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  } finally {
+    dir.cleanup();
+  }
 }
 
 function touch(path: string): void {
@@ -80,34 +109,20 @@ function load(base: string, clients: number) {
 
 describe('reloads without downtime', () => {
   test('touch-reload reloads gracefully; touch-chain-reload replaces workers one at a time', async () => {
-    const dir = tempDir();
+    const touchDir = tempDir();
+    const reloadFile = join(touchDir.path, 'reload.touch');
+    const chainFile = join(touchDir.path, 'chain.touch');
+    writeFileSync(reloadFile, '');
+    writeFileSync(chainFile, '');
     try {
-      const app = versionedApp(dir.path, 'v1');
-      const reloadFile = join(dir.path, 'reload.touch');
-      const chainFile = join(dir.path, 'chain.touch');
-      writeFileSync(reloadFile, '');
-      writeFileSync(chainFile, '');
-      const tsgi = await startTsgi([
-        '--http-socket',
-        '127.0.0.1:0',
-        '--wsgi-file',
-        app,
-        '--processes',
-        '3',
-        '--touch-reload',
-        reloadFile,
-        '--touch-chain-reload',
-        chainFile,
-        '--stats',
-        '127.0.0.1:0',
-      ]);
-      try {
-        writeFileSync(join(dir.path, 'version.txt'), 'v2');
+      const extra = ['--processes', '3', '--touch-reload', reloadFile, '--touch-chain-reload', chainFile];
+      await withDeploy(extra, async ({ tsgi, setVersion }) => {
+        setVersion('v2');
         touch(reloadFile);
         await tsgi.waitForLine(/reload\.touch touched: graceful reload/);
         await tsgi.waitForLine(/reload done \(generation 2/);
         await allWorkersRun(tsgi, 'v2');
-        writeFileSync(join(dir.path, 'version.txt'), 'v3');
+        setVersion('v3');
         touch(chainFile);
         await tsgi.waitForLine(/chain\.touch touched: chain reload/);
         await tsgi.waitForLine(/chain reload done \(generation 3, 3 worker\(s\) replaced\)/, 30_000);
@@ -123,131 +138,76 @@ describe('reloads without downtime', () => {
           replaced2 > spawned2 && spawned3 > replaced2,
           'worker 3 was started after worker 2 was replaced',
         );
-      } finally {
-        assert.equal(await tsgi.stop(), 0);
-      }
+      });
     } finally {
-      dir.cleanup();
+      touchDir.cleanup();
     }
   });
 
   test("the master FIFO takes uWSGI's letters", async () => {
-    const dir = tempDir();
-    try {
-      const app = versionedApp(dir.path, 'v1');
-      const fifo = join(dir.path, 'master.fifo');
-      const tsgi = await startTsgi([
-        '--http-socket',
-        '127.0.0.1:0',
-        '--wsgi-file',
-        app,
-        '--processes',
-        '2',
-        '--master-fifo',
-        fifo,
-        '--stats',
-        '127.0.0.1:0',
-      ]);
-      const send = (letters: string) => appendFileSync(fifo, letters);
-      try {
-        writeFileSync(join(dir.path, 'version.txt'), 'v2');
-        send('r');
-        await tsgi.waitForLine(/reload done \(generation 2/);
-        await allWorkersRun(tsgi, 'v2');
-        writeFileSync(join(dir.path, 'version.txt'), 'v3');
-        send('c');
-        await tsgi.waitForLine(/chain reload done \(generation 3/, 30_000);
-        await allWorkersRun(tsgi, 'v3');
-        send('++');
-        await waitFor(async () => (await readStats(tsgi)).workers.length === 4, 10_000, '4 workers');
-        send('-');
-        await waitFor(async () => (await readStats(tsgi)).workers.length === 3, 10_000, '3 workers');
-        send('s');
-        await tsgi.waitForLine(/tsgi: worker \d pid \d+ gen 3 ready requests \d+ in-flight 0/);
-        send('x');
-        await tsgi.waitForLine(/unknown master-fifo command 'x'/);
-        send('q');
-        assert.equal(await tsgi.wait(20_000), 0);
-      } finally {
-        await tsgi.stop();
-      }
-    } finally {
-      dir.cleanup();
-    }
+    await withDeploy([], async ({ tsgi, setVersion, send }) => {
+      setVersion('v2');
+      send('r');
+      await tsgi.waitForLine(/reload done \(generation 2/);
+      await allWorkersRun(tsgi, 'v2');
+      setVersion('v3');
+      send('c');
+      await tsgi.waitForLine(/chain reload done \(generation 3/, 30_000);
+      await allWorkersRun(tsgi, 'v3');
+      setVersion('v4');
+      send('w');
+      await tsgi.waitForLine(/graceful workers reload requested/);
+      await tsgi.waitForLine(/reload done \(generation 4/);
+      await allWorkersRun(tsgi, 'v4');
+      send('++');
+      await waitFor(async () => accepting(await readStats(tsgi)).length === 4, 10_000, '4 workers');
+      send('-');
+      await waitFor(async () => accepting(await readStats(tsgi)).length === 3, 10_000, '3 workers');
+      send('s');
+      await tsgi.waitForLine(/tsgi: worker \d pid \d+ gen 4 ready requests \d+ in-flight 0/);
+      send('x');
+      await tsgi.waitForLine(/unknown master-fifo command 'x'/);
+      send('q');
+      assert.equal(await tsgi.wait(20_000), 0);
+    });
   });
 
   test('a chain reload whose new code does not import is abandoned; the old workers keep serving', async () => {
-    const dir = tempDir();
-    try {
-      const app = versionedApp(dir.path, 'v1');
-      const fifo = join(dir.path, 'master.fifo');
-      const tsgi = await startTsgi([
-        '--http-socket',
-        '127.0.0.1:0',
-        '--wsgi-file',
-        app,
-        '--processes',
-        '2',
-        '--master-fifo',
-        fifo,
-      ]);
-      try {
-        writeFileSync(app, 'raise ImportError("broken deploy")\n');
-        appendFileSync(fifo, 'c');
-        await tsgi.waitForLine(/chain reload abandoned/);
-        assert.match(tsgi.output, /ImportError: broken deploy/);
-        for (let i = 0; i < 4; i++) assert.match((await fetchRaw(`${tsgi.url()}/`)).text, /^v1 /);
-      } finally {
-        assert.equal(await tsgi.stop(), 0);
-      }
-    } finally {
-      dir.cleanup();
-    }
+    await withDeploy([], async ({ tsgi, app, send }) => {
+      writeFileSync(app, 'raise ImportError("broken deploy")\n');
+      send('c');
+      await tsgi.waitForLine(/chain reload abandoned/);
+      assert.match(tsgi.output, /ImportError: broken deploy/);
+      for (let i = 0; i < 4; i++) assert.match((await fetchRaw(`${tsgi.url()}/`)).text, /^v1 /);
+    });
   });
 
-  test('under steady load, chain and graceful reloads with new code fail no request', async () => {
-    const dir = tempDir();
-    try {
-      const app = versionedApp(dir.path, 'v0');
-      const fifo = join(dir.path, 'master.fifo');
-      const tsgi = await startTsgi([
-        '--http-socket',
-        '127.0.0.1:0',
-        '--wsgi-file',
-        app,
-        '--processes',
-        '2',
-        '--master-fifo',
-        fifo,
-        '--disable-logging',
-        '--stats',
-        '127.0.0.1:0',
-      ]);
-      try {
-        const traffic = load(tsgi.url(), 8);
-        let version = 0;
-        for (const kind of ['chain', 'graceful', 'chain', 'graceful']) {
-          writeFileSync(join(dir.path, 'version.txt'), `v${++version}`);
-          if (kind === 'chain') {
-            appendFileSync(fifo, 'c');
-            await tsgi.waitForLine(new RegExp(`chain reload done \\(generation ${version + 1},`), 30_000);
-          } else {
-            tsgi.signal('SIGHUP');
-            await tsgi.waitForLine(new RegExp(`reload done \\(generation ${version + 1},`), 30_000);
+  for (const lazy of [false, true])
+    test(`under steady load, chain and graceful reloads with new code fail no request${lazy ? ' (lazy-apps)' : ''}`, async () => {
+      await withDeploy(
+        ['--disable-logging', ...(lazy ? ['--lazy-apps'] : [])],
+        async ({ tsgi, setVersion, send }) => {
+          const traffic = load(tsgi.url(), 8);
+          let version = 1;
+          for (const kind of ['chain', 'graceful', 'chain', 'graceful']) {
+            setVersion(`v${++version}`);
+            const generation = version;
+            if (kind === 'chain') {
+              send('c');
+              await tsgi.waitForLine(new RegExp(`chain reload done \\(generation ${generation},`), 30_000);
+            } else {
+              tsgi.signal('SIGHUP');
+              await tsgi.waitForLine(new RegExp(`reload done \\(generation ${generation},`), 30_000);
+            }
           }
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        const r = await traffic.stop();
-        assert.equal(r.failed, 0, `failed requests: ${r.errors.slice(0, 5).join('; ')}`);
-        assert.equal(r.non2xx, 0);
-        assert.ok(r.ok > 100, `${r.ok} requests served`);
-        assert.ok(r.versions.has('v4'));
-        await allWorkersRun(tsgi, 'v4');
-      } finally {
-        assert.equal(await tsgi.stop(), 0);
-      }
-    } finally {
-      dir.cleanup();
-    }
-  });
+          await new Promise((r) => setTimeout(r, 500));
+          const r = await traffic.stop();
+          assert.equal(r.failed, 0, `failed requests: ${r.errors.slice(0, 5).join('; ')}`);
+          assert.equal(r.non2xx, 0);
+          assert.ok(r.ok > 100, `${r.ok} requests served`);
+          assert.ok(r.versions.has('v5'));
+          await allWorkersRun(tsgi, 'v5');
+        },
+      );
+    });
 });
