@@ -182,6 +182,33 @@ describe('reloads without downtime', () => {
     });
   });
 
+  test('worker-reload-mercy: a retired worker still busy when the mercy runs out is killed; its request gets 502', async () => {
+    await withDeploy(['--worker-reload-mercy', '1', '--processes', '1'], async ({ tsgi, setVersion }) => {
+      const stuck = fetchRaw(`${tsgi.url()}/sleep?30`);
+      await new Promise((r) => setTimeout(r, 300));
+      setVersion('v2');
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload done \(generation 2/);
+      assert.equal((await stuck).status, 502);
+      await tsgi.waitForLine(/worker 1 \(pid \d+\) still busy after worker-reload-mercy; killing it/);
+      await tsgi.waitForLine(/exited \(reload, killed by SIGKILL\)/);
+      assert.match((await fetchRaw(`${tsgi.url()}/`)).text, /^v2 /);
+    });
+  });
+
+  test('FIFO R (brutal reload): the old workers are killed once the new ones are ready', async () => {
+    await withDeploy(['--processes', '1'], async ({ tsgi, setVersion, send }) => {
+      const busy = fetchRaw(`${tsgi.url()}/sleep?30`);
+      await new Promise((r) => setTimeout(r, 300));
+      setVersion('v2');
+      send('R');
+      await tsgi.waitForLine(/brutal reload requested/);
+      await tsgi.waitForLine(/reload done \(generation 2/);
+      assert.equal((await busy).status, 502);
+      assert.match((await fetchRaw(`${tsgi.url()}/`)).text, /^v2 /);
+    });
+  });
+
   for (const lazy of [false, true])
     test(`under steady load, chain and graceful reloads with new code fail no request${lazy ? ' (lazy-apps)' : ''}`, async () => {
       await withDeploy(
