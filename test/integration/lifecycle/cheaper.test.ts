@@ -5,6 +5,19 @@ import { FIXTURES, fetchRaw, startTsgi, TsgiProcess, waitFor } from '../../helpe
 
 const SLEEPY = `${FIXTURES}/apps/sleepy.py`;
 
+/** An instance of sleepy.py with a stats server; `extra` arguments after the defaults. */
+function start(extra: string[]): Promise<TsgiProcess> {
+  return startTsgi([
+    '--http-socket',
+    '127.0.0.1:0',
+    '--wsgi-file',
+    SLEEPY,
+    '--stats',
+    '127.0.0.1:0',
+    ...extra,
+  ]);
+}
+
 /** `clients` loops of slow requests until `stop()`; every answer must be 200. */
 function busy(base: string, clients: number, path: string) {
   let running = true;
@@ -27,20 +40,7 @@ async function workerCount(tsgi: TsgiProcess): Promise<number> {
 
 describe('cheaper subsystem', () => {
   test('spare: workers are added while all are busy and retired one by one when idle', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
-      '--processes',
-      '4',
-      '--cheaper',
-      '1',
-      '--cheaper-overload',
-      '1',
-      '--stats',
-      '127.0.0.1:0',
-    ]);
+    const tsgi = await start(['--processes', '4', '--cheaper', '1', '--cheaper-overload', '1']);
     try {
       assert.equal(await workerCount(tsgi), 1, 'starts with cheaper-initial = cheaper workers');
       const load = busy(tsgi.url(), 6, '/sleep?0.3');
@@ -57,11 +57,7 @@ describe('cheaper subsystem', () => {
   });
 
   test('backlog: workers are added while requests queue', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
+    const tsgi = await start([
       '--processes',
       '3',
       '--cheaper',
@@ -70,8 +66,6 @@ describe('cheaper subsystem', () => {
       'backlog',
       '--cheaper-overload',
       '2',
-      '--stats',
-      '127.0.0.1:0',
     ]);
     try {
       const load = busy(tsgi.url(), 8, '/sleep?0.3');
@@ -84,20 +78,7 @@ describe('cheaper subsystem', () => {
   });
 
   test('manual: SIGTTIN/SIGTTOU and nothing else change the count, within cheaper..processes', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
-      '--processes',
-      '3',
-      '--cheaper',
-      '1',
-      '--cheaper-algo',
-      'manual',
-      '--stats',
-      '127.0.0.1:0',
-    ]);
+    const tsgi = await start(['--processes', '3', '--cheaper', '1', '--cheaper-algo', 'manual']);
     try {
       // One signal at a time: the kernel merges a signal sent while the same one is pending.
       for (const n of [2, 3]) {

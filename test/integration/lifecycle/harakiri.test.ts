@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readStats } from '../../helpers/stats.js';
-import { alive, FIXTURES, fetchRaw, startTsgi, waitFor } from '../../helpers/tsgi.js';
+import { alive, FIXTURES, fetchRaw, startTsgi, type TsgiProcess, waitFor } from '../../helpers/tsgi.js';
 
 const SLEEPY = `${FIXTURES}/apps/sleepy.py`;
 
+/** An instance of sleepy.py; `extra` arguments after the defaults. */
+function start(extra: string[], env?: NodeJS.ProcessEnv): Promise<TsgiProcess> {
+  return startTsgi(['--http-socket', '127.0.0.1:0', '--wsgi-file', SLEEPY, ...extra], env ? { env } : {});
+}
+
 describe('harakiri', () => {
   test('a request past harakiri gets 504, the log names it, the worker is replaced', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
-      '--harakiri',
-      '1',
-      '--stats',
-      '127.0.0.1:0',
-    ]);
+    const tsgi = await start(['--harakiri', '1', '--stats', '127.0.0.1:0']);
     try {
       const base = tsgi.url();
       const [before] = tsgi.workerPids();
@@ -40,16 +36,7 @@ describe('harakiri', () => {
   });
 
   test('with threads: the timed-out request gets 504, its sibling on the same worker 502', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
-      '--threads',
-      '2',
-      '--harakiri',
-      '2',
-    ]);
+    const tsgi = await start(['--threads', '2', '--harakiri', '2']);
     try {
       const base = tsgi.url();
       const first = fetchRaw(`${base}/sleep?30`);
@@ -64,15 +51,7 @@ describe('harakiri', () => {
   });
 
   test('harakiri-verbose logs the stuck Python stack before the kill', async () => {
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      SLEEPY,
-      '--harakiri',
-      '1',
-      '--harakiri-verbose',
-    ]);
+    const tsgi = await start(['--harakiri', '1', '--harakiri-verbose']);
     try {
       assert.equal((await fetchRaw(`${tsgi.url()}/sleep?30`)).status, 504);
       await tsgi.waitForLine(/File ".*sleepy\.py", line \d+ in stuck_here/);
@@ -83,19 +62,9 @@ describe('harakiri', () => {
   });
 
   test('harakiri-graceful-timeout: the graceful signal first, SIGKILL after the timeout', async () => {
-    const tsgi = await startTsgi(
-      [
-        '--http-socket',
-        '127.0.0.1:0',
-        '--wsgi-file',
-        SLEEPY,
-        '--harakiri',
-        '1',
-        '--harakiri-graceful-timeout',
-        '1',
-      ],
-      { env: { SLEEPY_TRAP_TERM: '1' } },
-    );
+    const tsgi = await start(['--harakiri', '1', '--harakiri-graceful-timeout', '1'], {
+      SLEEPY_TRAP_TERM: '1',
+    });
     try {
       const r = await fetchRaw(`${tsgi.url()}/sleep?30`);
       assert.equal(r.status, 504, 'the client is answered at the first attempt');
@@ -107,7 +76,7 @@ describe('harakiri', () => {
   });
 
   test('time spent queued does not count: harakiri starts when a worker takes the request', async () => {
-    const tsgi = await startTsgi(['--http-socket', '127.0.0.1:0', '--wsgi-file', SLEEPY, '--harakiri', '3']);
+    const tsgi = await start(['--harakiri', '3']);
     try {
       const base = tsgi.url();
       // One slot: the second request waits ~2 s in the queue, then runs 2 s: 4 s in all, 2 s in the worker.
