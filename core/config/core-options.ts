@@ -113,6 +113,10 @@ export const coreOptions = {
     aliases: ['plugins'],
   }),
   'plugin-dir': option.string({ help: 'accepted for compatibility: tsgi plugins are built in' }),
+  socket: option.strings({
+    help: 'bind a listener speaking the protocol `protocol` names (uwsgi by default: nginx uwsgi_pass)',
+    short: 's',
+  }),
   protocol: option.string({
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],

@@ -1,6 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
+import { socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
 import { HttpEdge } from './server.js';
 
@@ -75,6 +76,10 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http-socket');
     add('http11-socket');
     add('http');
+    if (socketProtocol(config) === 'http')
+      core.socket.forEach((address, i) => {
+        listeners.push({ proto: 'http', address, origin: config.origins('socket')[i] ?? null });
+      });
     if (listeners.length === 0) return { provides: {} };
     const edge = new HttpEdge(
       {
