@@ -35,14 +35,14 @@ const HOP_BY_HOP = new Set([
 
 /** Drop hop-by-hop headers (and those a Connection header names) from a flat list. */
 export function endToEndHeaders(raw: readonly string[]): string[] {
-  let named: Set<string> | null = null;
+  const named = new Set<string>();
   for (let i = 0; i < raw.length; i += 2)
     if (raw[i]!.toLowerCase() === 'connection')
-      for (const t of raw[i + 1]!.split(',')) (named ??= new Set()).add(t.trim().toLowerCase());
+      for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
   return out;

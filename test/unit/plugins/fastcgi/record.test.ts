@@ -166,7 +166,10 @@ describe('FastCGI name-value pairs', () => {
           const end = cut % enc.length;
           const bounds = new Set<number>([0]);
           let o = 0;
-          for (const p of pairs) bounds.add((o += pairsByteLength([p])));
+          for (const p of pairs) {
+            o += pairsByteLength([p]);
+            bounds.add(o);
+          }
           if (bounds.has(end)) assert.doesNotThrow(() => decodePairs(enc, 0, end));
           else
             assert.throws(

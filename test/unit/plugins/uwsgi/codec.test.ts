@@ -47,7 +47,10 @@ describe('uwsgi codec', () => {
           // A cut on a pair boundary is a valid (shorter) block; any other cut must throw.
           let boundary = 0;
           const bounds = new Set([0]);
-          for (const [k, v] of pairs) bounds.add((boundary += 4 + k.length + v.length));
+          for (const [k, v] of pairs) {
+            boundary += 4 + k.length + v.length;
+            bounds.add(boundary);
+          }
           if (bounds.has(end)) assert.doesNotThrow(() => decodeVars(block, 0, end));
           else
             assert.throws(
