@@ -80,7 +80,8 @@ export function parseContentLength(value: string | undefined): number {
 
 /**
  * Complete and sanitise the vars a web server sent on a uwsgi or FastCGI connection, in place:
- * - drops {@link APP_LOADING_VARS} and an empty `CONTENT_LENGTH`; returns the names dropped;
+ * - drops {@link APP_LOADING_VARS} (returns the names dropped), an empty `CONTENT_LENGTH`, and
+ *   `HTTP_CONTENT_LENGTH` / `HTTP_CONTENT_TYPE` (nginx sends them; PEP 3333 forbids them);
  * - when `PATH_INFO` is absent (nginx's stock `fastcgi_params`, where `SCRIPT_NAME` is the whole
  *   path): `SCRIPT_NAME` becomes '' and `PATH_INFO` comes from `DOCUMENT_URI` (already decoded by
  *   nginx), else from `REQUEST_URI` without its query, percent-decoded; else '/';
@@ -94,6 +95,10 @@ export function completeEdgeVars(vars: Map<string, string>, conn: ConnectionVars
     if (name.startsWith('UWSGI_') && APP_LOADING_VARS.has(name)) dropped.push(name);
   for (const name of dropped) vars.delete(name);
   if (vars.get('CONTENT_LENGTH') === '') vars.delete('CONTENT_LENGTH');
+  // nginx passes every request header as HTTP_*, these two included; PEP 3333 forbids them (uWSGI's
+  // PSGI and Rack plugins drop them too).
+  vars.delete('HTTP_CONTENT_LENGTH');
+  vars.delete('HTTP_CONTENT_TYPE');
   if (!vars.has('PATH_INFO')) {
     vars.set('SCRIPT_NAME', '');
     vars.set('PATH_INFO', derivedPathInfo(vars));

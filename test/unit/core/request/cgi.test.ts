@@ -56,10 +56,12 @@ describe('edge vars', () => {
     );
   });
 
-  test('PEP 3333 vars are filled from the connection only where absent; an empty CONTENT_LENGTH is removed', () => {
+  test('PEP 3333 vars are filled from the connection only where absent; an empty CONTENT_LENGTH and HTTP_CONTENT_* are removed', () => {
     const v = new Map([
       ['REMOTE_ADDR', '1.2.3.4'],
       ['CONTENT_LENGTH', ''],
+      ['HTTP_CONTENT_LENGTH', '5'],
+      ['HTTP_CONTENT_TYPE', 'text/plain'],
     ]);
     completeEdgeVars(v, conn);
     assert.equal(v.get('REMOTE_ADDR'), '1.2.3.4');
@@ -68,6 +70,8 @@ describe('edge vars', () => {
     assert.equal(v.get('REQUEST_METHOD'), 'GET');
     assert.equal(v.get('SERVER_PROTOCOL'), 'HTTP/1.0');
     assert.equal(v.has('CONTENT_LENGTH'), false);
+    assert.equal(v.has('HTTP_CONTENT_LENGTH'), false);
+    assert.equal(v.has('HTTP_CONTENT_TYPE'), false);
   });
 
   test('CONTENT_LENGTH: digits, absent or empty; anything else is a 400', () => {
