@@ -307,8 +307,9 @@ class FastcgiConnection {
     const empty = declared === 0 || (r.stdinDone && r.stdinBytes === 0);
     r.contentLength = empty ? 0 : declared;
     if (empty) r.ignoreStdin = true;
-    else if (declared >= 0 && r.stdinBytes > declared) {
-      sendError(sink, 400, 'request body longer than its CONTENT_LENGTH');
+    else if (declared >= 0 && (r.stdinBytes > declared || (r.stdinDone && r.stdinBytes < declared))) {
+      r.ignoreStdin = true;
+      sendError(sink, 400, `request body of ${r.stdinBytes} bytes does not match its CONTENT_LENGTH`);
       return;
     }
     this.handle(new TsgiRequest(vars, empty ? null : r.stdin, r.contentLength, 'fastcgi'), sink);
