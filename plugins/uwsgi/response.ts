@@ -229,6 +229,12 @@ class HttpResponseParser {
       const headers = endToEndHeaders(res.rawHeaders);
       const length = method === 'HEAD' ? -1 : declaredLength(headers);
       ev.head(res.statusCode ?? 502, res.statusMessage ?? '', headers, length);
+      if (method === 'HEAD') {
+        // No body whatever the headers say; uWSGI sends the app's body anyway: ignore it.
+        this.ended = true;
+        ev.end();
+        return;
+      }
       res.on('data', (chunk: Buffer) => {
         if (!ev.data(chunk)) res.pause();
       });
@@ -242,7 +248,8 @@ class HttpResponseParser {
       res.on('error', () => {});
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (this.ended) return;
+      // Bytes after a complete message (a body sent anyway) are not this response's business.
+      if (this.ended || this.res?.complete) return;
       if (err.code === 'ECONNRESET' && !this.res)
         ev.error('TSGI_ERR_UPSTREAM_CLOSED', 'upstream closed the connection before the response head');
       else if (err.code === 'ECONNRESET')
