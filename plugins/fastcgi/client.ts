@@ -246,6 +246,8 @@ export class UpstreamConnection implements FastcgiConnection {
     }
     if (this.stderrTail) this.stderr('\n');
     this.flight = null;
+    // Reading may have been paused for a slow client; the next request on this connection must read.
+    this.socket.resume();
     if (status === ProtocolStatus.OVERLOADED || status === ProtocolStatus.CANT_MPX_CONN)
       f.ex.error(
         new UpstreamError(

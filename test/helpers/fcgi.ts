@@ -3,9 +3,9 @@ import { encodePairs } from '../../plugins/fastcgi/pairs.js';
 import { RecordReader } from '../../plugins/fastcgi/parser.js';
 import {
   decodeEndRequest,
+  type EndRequest,
   encodeBeginRequest,
   encodeStream,
-  type EndRequest,
   RecordType,
   Role,
 } from '../../plugins/fastcgi/record.js';
@@ -22,7 +22,9 @@ export interface Rec {
 /** Decode every whole record in `buf`. */
 export function records(buf: Buffer): Rec[] {
   const out: Rec[] = [];
-  new RecordReader((type, id, b, s, e) => out.push({ type, id, content: Buffer.from(b.subarray(s, e)) })).push(buf);
+  new RecordReader((type, id, b, s, e) =>
+    out.push({ type, id, content: Buffer.from(b.subarray(s, e)) }),
+  ).push(buf);
   return out;
 }
 
@@ -52,14 +54,19 @@ export interface FcgiAnswer {
 
 /** Collect the answer to request `id` from a list of records. */
 export function answer(recs: Rec[], id: number): FcgiAnswer {
-  const stdout = Buffer.concat(recs.filter((r) => r.id === id && r.type === RecordType.STDOUT).map((r) => r.content));
+  const stdout = Buffer.concat(
+    recs.filter((r) => r.id === id && r.type === RecordType.STDOUT).map((r) => r.content),
+  );
   const endRec = recs.find((r) => r.id === id && r.type === RecordType.END_REQUEST);
   const split = stdout.indexOf('\r\n\r\n');
   const head = split < 0 ? '' : stdout.toString('latin1', 0, split);
   const headers = head
     .split('\r\n')
     .filter(Boolean)
-    .map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]);
+    .map(
+      (l) =>
+        [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string],
+    );
   const status = Number(headers.find(([n]) => n === 'status')?.[1].split(' ')[0] ?? 0);
   return {
     stdout,

@@ -37,7 +37,18 @@ export function startFront(dir: string, handle: RequestHandler): Promise<Front> 
   return new Promise((resolve) => {
     const server: Server = createServer((sock) => {
       const a = server.address() as { port: number };
-      edge.accept(sock, { proto: 'http', address: '127.0.0.1:0', bound: `127.0.0.1:${a.port}`, port: a.port, host: '127.0.0.1', unix: false }, handle);
+      edge.accept(
+        sock,
+        {
+          proto: 'http',
+          address: '127.0.0.1:0',
+          bound: `127.0.0.1:${a.port}`,
+          port: a.port,
+          host: '127.0.0.1',
+          unix: false,
+        },
+        handle,
+      );
     });
     server.listen(0, '127.0.0.1', () => {
       const port = (server.address() as { port: number }).port;

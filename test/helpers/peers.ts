@@ -153,9 +153,13 @@ ${httpBlock}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'nginx',
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const ng = new Nginx(child, dir);
   try {
     await waitFor(
@@ -225,7 +229,8 @@ export interface RawResponse {
 /** Parse a whole raw HTTP response (head and body as received until close). */
 export function parseRawResponse(data: Buffer): RawResponse {
   const end = data.indexOf('\r\n\r\n');
-  if (end < 0) throw new Error(`no complete HTTP head in ${JSON.stringify(data.toString('latin1').slice(0, 200))}`);
+  if (end < 0)
+    throw new Error(`no complete HTTP head in ${JSON.stringify(data.toString('latin1').slice(0, 200))}`);
   const lines = data.toString('latin1', 0, end).split('\r\n');
   const statusLine = lines[0]!;
   const headers = lines.slice(1).map((l) => {

@@ -15,7 +15,15 @@ import {
 } from '../../../plugins/fastcgi/record.js';
 import { answer, FcgiConn, fcgiRequest, records } from '../../helpers/fcgi.js';
 import { addressOf, exchange, stats } from '../../helpers/peers.js';
-import { FIXTURES, requireTool, runs, startTsgi, type TsgiProcess, tempDir, waitFor } from '../../helpers/tsgi.js';
+import {
+  FIXTURES,
+  requireTool,
+  runs,
+  startTsgi,
+  type TsgiProcess,
+  tempDir,
+  waitFor,
+} from '../../helpers/tsgi.js';
 
 /** Params as nginx's stock fastcgi_params send them: no PATH_INFO, SCRIPT_NAME is the path. */
 function params(method: string, uri: string, extra: Array<[string, string]> = []): Array<[string, string]> {
@@ -150,10 +158,20 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
     try {
       const slow = params('GET', '/sleep?0.5');
       const fast = params('GET', '/pid');
-      c.send(Buffer.concat([encodeBeginRequest(1, Role.RESPONDER, FCGI_KEEP_CONN), encodeBeginRequest(2, Role.RESPONDER, FCGI_KEEP_CONN)]));
+      c.send(
+        Buffer.concat([
+          encodeBeginRequest(1, Role.RESPONDER, FCGI_KEEP_CONN),
+          encodeBeginRequest(2, Role.RESPONDER, FCGI_KEEP_CONN),
+        ]),
+      );
       c.send(encodeStream(RecordType.PARAMS, 1, encodePairs(slow), true));
       c.send(encodeStream(RecordType.PARAMS, 2, encodePairs(fast), true));
-      c.send(Buffer.concat([encodeStream(RecordType.STDIN, 2, Buffer.alloc(0), true), encodeStream(RecordType.STDIN, 1, Buffer.alloc(0), true)]));
+      c.send(
+        Buffer.concat([
+          encodeStream(RecordType.STDIN, 2, Buffer.alloc(0), true),
+          encodeStream(RecordType.STDIN, 1, Buffer.alloc(0), true),
+        ]),
+      );
       const fastAnswer = await c.answer(2);
       assert.match(fastAnswer.body.toString(), /^\d+$/);
       assert.equal(answer(c.records(), 1).end, null, 'the slow request is still running');
@@ -168,7 +186,15 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
     const r = await exchange(
       addr,
       Buffer.concat([
-        encodeRecord(RecordType.GET_VALUES, 0, encodePairs([['FCGI_MPXS_CONNS', ''], ['FCGI_MAX_REQS', ''], ['NOPE', '']])),
+        encodeRecord(
+          RecordType.GET_VALUES,
+          0,
+          encodePairs([
+            ['FCGI_MPXS_CONNS', ''],
+            ['FCGI_MAX_REQS', ''],
+            ['NOPE', ''],
+          ]),
+        ),
         encodeRecord(42, 0, Buffer.alloc(8)),
       ]),
       1500,
@@ -217,9 +243,13 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
   });
 
   test('limit-post: exactly limit-post bytes are served, one more gets 413 (declared or streamed)', async () => {
-    const ok = await one(fcgiRequest(1, params('POST', '/echo', [['CONTENT_LENGTH', '1000']]), 'z'.repeat(1000)));
+    const ok = await one(
+      fcgiRequest(1, params('POST', '/echo', [['CONTENT_LENGTH', '1000']]), 'z'.repeat(1000)),
+    );
     assert.equal(ok.status, 200);
-    const declared = await one(fcgiRequest(1, params('POST', '/echo', [['CONTENT_LENGTH', '1001']]), 'z'.repeat(1001)));
+    const declared = await one(
+      fcgiRequest(1, params('POST', '/echo', [['CONTENT_LENGTH', '1001']]), 'z'.repeat(1001)),
+    );
     assert.equal(declared.status, 413);
     const streamed = await one(fcgiRequest(1, params('POST', '/echo'), 'z'.repeat(1001)));
     assert.equal(streamed.status, 413);
@@ -240,9 +270,18 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
   });
 
   test('random and truncated record streams never crash the master nor leak a worker slot', async () => {
-    const valid = fcgiRequest(1, params('POST', '/echo', [['CONTENT_LENGTH', '20']]), 'q'.repeat(20), FCGI_KEEP_CONN);
+    const valid = fcgiRequest(
+      1,
+      params('POST', '/echo', [['CONTENT_LENGTH', '20']]),
+      'q'.repeat(20),
+      FCGI_KEEP_CONN,
+    );
     const recordish = fc
-      .tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 40 }))
+      .tuple(
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.uint8Array({ maxLength: 40 }),
+      )
       .map(([type, id, content]) => encodeRecord(type, id, Buffer.from(content)));
     const streams = fc.oneof(
       fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
@@ -256,14 +295,17 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
       fc.asyncProperty(streams, async (bytes) => {
         const r = await exchange(addr, bytes, 5000, { halfClose: true });
         assert.ok(r.closed, 'every connection ends');
-        for (const rec of records(r.data)) assert.ok(rec.type >= 3 && rec.type <= 11, `record type ${rec.type}`);
+        for (const rec of records(r.data))
+          assert.ok(rec.type >= 3 && rec.type <= 11, `record type ${rec.type}`);
       }),
       { numRuns: 120 },
     );
     await healthy();
   });
 
-  describe('cgi-fcgi (libfcgi) as a client', { skip: requireTool(() => runs('sh', ['-c', 'command -v cgi-fcgi']), 'cgi-fcgi') }, () => {
+  describe('cgi-fcgi (libfcgi) as a client', {
+    skip: requireTool(() => runs('sh', ['-c', 'command -v cgi-fcgi']), 'cgi-fcgi'),
+  }, () => {
     const env = (method: string, uri: string, extra: Record<string, string> = {}) => ({
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       ...Object.fromEntries(params(method, uri).filter(([, v]) => v !== '')),
@@ -271,7 +313,10 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
     });
 
     test('GET', () => {
-      const out = execFileSync('cgi-fcgi', ['-bind', '-connect', addr], { env: env('GET', '/environ?via=cgi-fcgi'), timeout: 10_000 });
+      const out = execFileSync('cgi-fcgi', ['-bind', '-connect', addr], {
+        env: env('GET', '/environ?via=cgi-fcgi'),
+        timeout: 10_000,
+      });
       const text = out.toString('latin1');
       assert.match(text, /^Status: 200 OK\r\n/);
       const env2 = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, string>;

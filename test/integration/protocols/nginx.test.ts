@@ -81,7 +81,9 @@ describe('nginx in front of tsgi: uwsgi_pass and fastcgi_pass, TCP and unix sock
   for (const f of fronts) {
     describe(f, () => {
       test('GET with a query string: the app sees the request as nginx got it', async () => {
-        const r = await fetchRaw(`${base(f)}/environ?a=1&b=%20x`, { headers: { 'X-Custom': 'yes', Cookie: 'k=v' } });
+        const r = await fetchRaw(`${base(f)}/environ?a=1&b=%20x`, {
+          headers: { 'X-Custom': 'yes', Cookie: 'k=v' },
+        });
         assert.equal(r.status, 200, r.text);
         const env = JSON.parse(r.text) as Record<string, string>;
         assert.equal(env.REQUEST_METHOD, 'GET');
@@ -119,10 +121,22 @@ describe('nginx in front of tsgi: uwsgi_pass and fastcgi_pass, TCP and unix sock
         writeFileSync(file, body);
         const out = execFileSync(
           'curl',
-          ['-sS', '--max-time', '30', '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${file}`, `${base(f)}/digest`],
+          [
+            '-sS',
+            '--max-time',
+            '30',
+            '-H',
+            'Transfer-Encoding: chunked',
+            '--data-binary',
+            `@${file}`,
+            `${base(f)}/digest`,
+          ],
           { encoding: 'utf8' },
         );
-        assert.deepEqual(JSON.parse(out), { bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+        assert.deepEqual(JSON.parse(out), {
+          bytes: body.length,
+          sha256: createHash('sha256').update(body).digest('hex'),
+        });
       });
 
       test('404 and 500 from the app pass through with their bodies', async () => {
@@ -148,7 +162,8 @@ describe('nginx in front of tsgi: uwsgi_pass and fastcgi_pass, TCP and unix sock
   }
 
   test('FastCGI keep-alive: nginx reuses one connection to tsgi for sequential requests', async () => {
-    for (let i = 0; i < 5; i++) assert.equal((await fetchRaw(`${base('fastcgi-tcp-keepalive')}/pid`)).status, 200);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await fetchRaw(`${base('fastcgi-tcp-keepalive')}/pid`)).status, 200);
     // The connection stays open between requests: exactly one, idle, from nginx's single worker.
     assert.equal(establishedTo(fcgiTcpPort), 1);
     const before = tsgi.output.length;

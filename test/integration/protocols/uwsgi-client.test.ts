@@ -37,7 +37,11 @@ function scripted(onConn: (s: Socket) => void): Promise<{ address: string; serve
 
 describe('uwsgi client', { skip }, () => {
   const tmp = tempDir('tsgi-uwsgi-client-');
-  const client = new UwsgiUpstreamClient({ connectTimeoutMs: 2000, readTimeoutMs: 10_000, maxHeadBytes: 65536 });
+  const client = new UwsgiUpstreamClient({
+    connectTimeoutMs: 2000,
+    readTimeoutMs: 10_000,
+    maxHeadBytes: 65536,
+  });
   let uwsgi: Peer;
   let uwsgiAddr: string;
   let front: Front;
@@ -125,7 +129,11 @@ describe('uwsgi client', { skip }, () => {
       async function* chunks() {
         for (let o = 0; o < body.length; o += 256 * 1024) yield body.subarray(o, o + 256 * 1024);
       }
-      const c = await fetchRaw(`${via(uwsgiAddr)}/digest`, { method: 'POST', body: chunks(), timeoutMs: 30_000 });
+      const c = await fetchRaw(`${via(uwsgiAddr)}/digest`, {
+        method: 'POST',
+        body: chunks(),
+        timeoutMs: 30_000,
+      });
       assert.deepEqual(JSON.parse(c.text), { bytes: body.length, sha256: digest });
     });
 
@@ -143,7 +151,14 @@ describe('uwsgi client', { skip }, () => {
   describe('against another tsgi (its socket)', () => {
     let other: TsgiProcess;
     before(async () => {
-      other = await startTsgi(['--http-socket', '127.0.0.1:0', '--socket', '127.0.0.1:0', '--wsgi-file', `${FIXTURES}/apps/conformance.py`]);
+      other = await startTsgi([
+        '--http-socket',
+        '127.0.0.1:0',
+        '--socket',
+        '127.0.0.1:0',
+        '--wsgi-file',
+        `${FIXTURES}/apps/conformance.py`,
+      ]);
     });
     after(async () => {
       if (other) assert.equal(await other.stop(), 0);
@@ -227,7 +242,9 @@ describe('uwsgi client', { skip }, () => {
     });
 
     test('a response head over maxHeadBytes: 502', async () => {
-      const big = await scripted((s) => s.once('data', () => s.end(`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}\r\n\r\nbody`)));
+      const big = await scripted((s) =>
+        s.once('data', () => s.end(`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}\r\n\r\nbody`)),
+      );
       try {
         results.length = 0;
         assert.equal((await fetchRaw(`${via(big.address, { maxHeadBytes: 1024 })}/x`)).status, 502);

@@ -39,7 +39,11 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
   const tmp = tempDir('tsgi-uwsgi-edge-');
   const statsSock = join(tmp.path, 'stats.sock');
 
-  async function request(pairs: Array<[string, string]>, body?: Buffer | string, modifier1 = 0): Promise<RawResponse> {
+  async function request(
+    pairs: Array<[string, string]>,
+    body?: Buffer | string,
+    modifier1 = 0,
+  ): Promise<RawResponse> {
     const pkt = encodePacket(pairs, modifier1, 0);
     const r = await exchange(tcp, body === undefined ? pkt : [pkt, Buffer.from(body)]);
     assert.ok(r.closed, 'a uwsgi response ends with the close');
@@ -113,20 +117,30 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
   });
 
   test('the status line follows SERVER_PROTOCOL; a custom status and reason pass through', async () => {
-    const pairs = vars('GET', '/status?418').map(([k, v]) => [k, k === 'SERVER_PROTOCOL' ? 'HTTP/1.0' : v] as [string, string]);
+    const pairs = vars('GET', '/status?418').map(
+      ([k, v]) => [k, k === 'SERVER_PROTOCOL' ? 'HTTP/1.0' : v] as [string, string],
+    );
     const r = await request(pairs);
     assert.equal(r.statusLine, 'HTTP/1.0 418 Custom Reason');
   });
 
   test('HTTPS and UWSGI_SCHEME set wsgi.url_scheme', async () => {
     assert.equal((await environ(vars('GET', '/environ', [['HTTPS', 'on']])))['wsgi.url_scheme'], 'https');
-    assert.equal((await environ(vars('GET', '/environ', [['UWSGI_SCHEME', 'https']])))['wsgi.url_scheme'], 'https');
+    assert.equal(
+      (await environ(vars('GET', '/environ', [['UWSGI_SCHEME', 'https']])))['wsgi.url_scheme'],
+      'https',
+    );
   });
 
   test('the body follows the vars (CONTENT_LENGTH bytes), in any number of writes', async () => {
     const body = Buffer.alloc(999, 'x');
     const pkt = encodePacket(vars('POST', '/echo', [['CONTENT_LENGTH', '999']]));
-    const r = await exchange(tcp, [pkt.subarray(0, 3), pkt.subarray(3), body.subarray(0, 10), body.subarray(10)]);
+    const r = await exchange(tcp, [
+      pkt.subarray(0, 3),
+      pkt.subarray(3),
+      body.subarray(0, 10),
+      body.subarray(10),
+    ]);
     const res = parseRawResponse(r.data);
     assert.equal(res.status, 200);
     assert.ok(res.body.equals(body));
@@ -195,9 +209,9 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
 
   test('modifier1 30 strips SCRIPT_NAME from PATH_INFO', async () => {
     const env = await environ(
-      vars('GET', '/mnt/environ').map(([k, v]) => [k, k === 'PATH_INFO' ? '/mnt/environ' : v] as [string, string]).concat([
-        ['SCRIPT_NAME', '/mnt'],
-      ]),
+      vars('GET', '/mnt/environ')
+        .map(([k, v]) => [k, k === 'PATH_INFO' ? '/mnt/environ' : v] as [string, string])
+        .concat([['SCRIPT_NAME', '/mnt']]),
       30,
     );
     // the conformance app answers /environ only when PATH_INFO is exactly that
@@ -257,7 +271,14 @@ describe('socket follows protocol', () => {
     } finally {
       assert.equal(await h.stop(), 0);
     }
-    const f = new TsgiProcess(['--socket', '127.0.0.1:0', '--socket-protocol', 'fastcgi', '--wsgi-file', app]);
+    const f = new TsgiProcess([
+      '--socket',
+      '127.0.0.1:0',
+      '--socket-protocol',
+      'fastcgi',
+      '--wsgi-file',
+      app,
+    ]);
     try {
       await f.waitForLine(/tsgi: ready/);
       assert.match(f.output, /tsgi: listening on fastcgi:\/\/127\.0\.0\.1:\d+/);
@@ -267,7 +288,14 @@ describe('socket follows protocol', () => {
   });
 
   test('a protocol tsgi does not speak is a config error naming the option', async () => {
-    const p = new TsgiProcess(['--socket', '127.0.0.1:0', '--protocol', 'scgi', '--wsgi-file', `${FIXTURES}/apps/conformance.py`]);
+    const p = new TsgiProcess([
+      '--socket',
+      '127.0.0.1:0',
+      '--protocol',
+      'scgi',
+      '--wsgi-file',
+      `${FIXTURES}/apps/conformance.py`,
+    ]);
     assert.equal(await p.wait(), 1);
     assert.match(p.output, /option 'protocol': protocol 'scgi' is not supported/);
   });
