@@ -333,4 +333,30 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
       assert.match(out.toString(), /\r\n\r\nhello world$/);
     });
   });
+
+  test('FCGI_MAX_REQS (listen): that many requests multiplexed on one connection are served, one more is FCGI_OVERLOADED', async () => {
+    const small = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--fastcgi-socket',
+      '127.0.0.1:0',
+      '--wsgi-file',
+      `${FIXTURES}/apps/conformance.py`,
+      '--threads',
+      '2',
+      '--listen',
+      '2',
+    ]);
+    const c = new FcgiConn(addressOf(small.url('fastcgi')));
+    try {
+      for (const id of [1, 2, 3]) c.send(fcgiRequest(id, params('GET', '/sleep?0.3'), '', FCGI_KEEP_CONN));
+      const third = await c.answer(3);
+      assert.deepEqual(third.end, { appStatus: 0, protocolStatus: ProtocolStatus.OVERLOADED });
+      assert.equal((await c.answer(1)).body.toString(), 'slept\n');
+      assert.equal((await c.answer(2)).body.toString(), 'slept\n');
+    } finally {
+      c.close();
+      assert.equal(await small.stop(), 0);
+    }
+  });
 });
