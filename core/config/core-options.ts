@@ -88,7 +88,7 @@ export const coreOptions = {
     default: 60,
   }),
   'socket-timeout': option.seconds({
-    help: 'timeout of internal socket operations (worker transport connect)',
+    help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
   }),
   stats: option.string({

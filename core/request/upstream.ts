@@ -1,9 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { RequestError } from '../errors.js';
 import { parseAddress } from '../net/address.js';
+import { postBuffer } from './post-buffering.js';
 import type { BodySource, TsgiRequest } from './request.js';
 import { type ResponseSink, sendError } from './sink.js';
-import { SPOOL_MEMORY_BYTES, type SpooledBody, spoolBody } from './spool.js';
 
 /**
  * The shared shape of tsgi's upstream clients (the uwsgi and FastCGI protocol plugins provide them as
@@ -290,24 +290,59 @@ export class Exchange {
 
   /**
    * The request body with its length known: as it is when the request declared a length, else read
-   * to its end first (spooled: memory, then a temp file removed when the exchange ends) for
-   * protocols that need `CONTENT_LENGTH`. Resolves null when the exchange ended meanwhile (the body
-   * broke: the client got its error; or the client left).
+   * to its end first with `post-buffering`'s machinery ({@link postBuffer}: memory, then an
+   * unlinked temp file; `CONTENT_LENGTH` set) for protocols that need `CONTENT_LENGTH`. Resolves
+   * null when the exchange ended meanwhile (the client left, or the body broke and the client got
+   * its error).
    */
   async sizedBody(): Promise<{ body: BodySource | null; length: number } | null> {
-    const body = this.req.body;
-    if (!body) return { body: null, length: 0 };
-    if (this.req.contentLength >= 0) return { body, length: this.req.contentLength };
-    let spooled: SpooledBody;
-    try {
-      spooled = await spoolBody(body, SPOOL_MEMORY_BYTES);
-    } catch (err) {
-      this.error(bodyError(err));
-      return null;
+    const req = this.req;
+    if (!req.body) return { body: null, length: 0 };
+    if (req.contentLength < 0) {
+      const buffered = await new Promise<boolean>((resolve) => {
+        postBuffer(req, this.watchBuffering(resolve), SPOOL_MEMORY_BYTES, () => resolve(true));
+      });
+      if (!buffered || this.settled) return null;
     }
-    void this.result.then(() => spooled.dispose());
-    if (this.settled) return null;
-    return { body: spooled.length > 0 ? spooled.body : null, length: spooled.length };
+    return { body: req.contentLength > 0 ? req.body : null, length: req.contentLength };
+  }
+
+  /**
+   * The sink as `postBuffer` sees it: its error page (a broken body) or the client leaving ends the
+   * exchange and resolves `done(false)`.
+   */
+  private watchBuffering(done: (ok: boolean) => void): ResponseSink {
+    const sink = this.sink;
+    const failed = (status: number) => {
+      done(false);
+      this.finish(
+        'upstream-error',
+        new RequestError('TSGI_ERR_REQUEST_BODY', status, 'the request body could not be read'),
+      );
+    };
+    return {
+      get headSent() {
+        return sink.headSent;
+      },
+      head: (status, reason, headers, length) => {
+        this.req.status = status;
+        sink.head(status, reason, headers, length);
+        failed(status);
+      },
+      write: (chunk) => sink.write(chunk),
+      end: () => sink.end(),
+      fail: (status, detail) => {
+        sink.fail(status, detail);
+        failed(status);
+      },
+      onDrain: (cb) => sink.onDrain(cb),
+      onAbort: (cb) =>
+        sink.onAbort(() => {
+          cb();
+          done(false);
+          this.finish('client-gone', null);
+        }),
+    };
   }
 
   private abortBySignal(): void {
@@ -335,6 +370,9 @@ export class Exchange {
     }
   }
 }
+
+/** Bytes of a body of unknown length kept in memory while it is buffered for an upstream; the rest goes to a temp file. */
+export const SPOOL_MEMORY_BYTES = 1024 * 1024;
 
 /** A broken request body as the error the client gets (its own status, e.g. 413, else 400). */
 function bodyError(err: unknown): RequestError {

@@ -135,6 +135,7 @@ class FastcgiConnection {
     this.reader = new RecordReader((t, id, b, s, e) => this.record(t, id, b, s, e));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('timeout', () => socket.destroy());
+    socket.on('end', () => this.onEnd());
     socket.on('error', () => {});
     socket.on('close', () => this.onClose());
     this.refreshTimeout();
@@ -408,6 +409,24 @@ class FastcgiConnection {
       for (const r of this.requests.values())
         if (!r.paramsDone || (!r.stdinDone && !r.ignoreStdin)) ms = this.edge.settings.socketTimeoutMs;
     this.socket.setTimeout(ms);
+  }
+
+  /**
+   * The web server ended its side (listeners allow half-open connections): requests still being
+   * received are dropped, those being answered finish, then tsgi ends its side.
+   */
+  private onEnd(): void {
+    this.closing = true;
+    for (const r of [...this.requests.values()]) {
+      if (!r.sink) {
+        r.stdin.fail(new RequestError('TSGI_ERR_FASTCGI_CLIENT_GONE', 400, 'connection closed'));
+        this.forget(r);
+      } else if (!r.stdinDone) {
+        r.stdinDone = true;
+        r.stdin.fail(new RequestError('TSGI_ERR_FASTCGI_CLIENT_GONE', 400, 'connection closed mid-body'));
+      }
+    }
+    if (this.requests.size === 0) this.socket.end();
   }
 
   private onClose(): void {

@@ -111,6 +111,7 @@ class UwsgiConnection {
     socket.setTimeout(settings.socketTimeoutMs);
     socket.on('timeout', () => this.onTimeout());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
     socket.on('error', () => {});
     socket.on('close', () => this.onClose());
   }
@@ -231,6 +232,21 @@ class UwsgiConnection {
         ),
       );
     this.socket.destroy();
+  }
+
+  /**
+   * The client ended its side (listeners allow half-open connections): before a whole request that
+   * is the end of this connection; after one, the response still goes out, then tsgi ends its side.
+   */
+  private onEnd(): void {
+    if (this.parser) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.body && this.bodyLeft > 0) {
+      this.bodyLeft = 0;
+      this.body.fail(new RequestError('TSGI_ERR_UWSGI_CLIENT_GONE', 400, 'client closed the request body'));
+    }
   }
 
   private onClose(): void {

@@ -80,8 +80,7 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
       '127.0.0.1:0',
       '--uwsgi-socket',
       unix,
-      '--chmod-socket',
-      '660',
+      '--chmod-socket=660',
       '--wsgi-file',
       `${FIXTURES}/apps/conformance.py`,
       '--processes',
@@ -229,6 +228,11 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
     const r = await exchange(tcp, Buffer.from([0, 100]), 10_000);
     assert.ok(r.closed, 'tsgi closed the stalled connection');
     assert.equal(r.data.length, 0);
+  });
+
+  test('a client that half-closes after its request still gets the response', async () => {
+    const r = await exchange(tcp, encodePacket(vars('GET', '/half')), 5000, { halfClose: true });
+    assert.equal(parseRawResponse(r.data).body.toString(), 'hello /half\n');
   });
 
   test('a body cut short (client gone) costs nothing: the slot is freed', async () => {

@@ -73,11 +73,16 @@ test('every truncation of a valid block is rejected with a codec error, never ga
 
 test('a whole packet round-trips: header fields and vars in order, repeats kept', () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(latin1, latin1), { maxLength: 20 }), fc.nat(255), fc.nat(255), (pairs, m1, m2) => {
-      const pkt = encodePacket(pairs, m1, m2);
-      assert.deepEqual(decodeHeader(pkt), { modifier1: m1, datasize: pkt.length - 4, modifier2: m2 });
-      assert.deepEqual(decodePairs(pkt, UWSGI_HEADER_BYTES), pairs.flat());
-    }),
+    fc.property(
+      fc.array(fc.tuple(latin1, latin1), { maxLength: 20 }),
+      fc.nat(255),
+      fc.nat(255),
+      (pairs, m1, m2) => {
+        const pkt = encodePacket(pairs, m1, m2);
+        assert.deepEqual(decodeHeader(pkt), { modifier1: m1, datasize: pkt.length - 4, modifier2: m2 });
+        assert.deepEqual(decodePairs(pkt, UWSGI_HEADER_BYTES), pairs.flat());
+      },
+    ),
   );
 });
 
