@@ -86,10 +86,11 @@ export function parseContentLength(value: string | undefined): number {
  *   path): `SCRIPT_NAME` becomes '' and `PATH_INFO` comes from `DOCUMENT_URI` (already decoded by
  *   nginx), else from `REQUEST_URI` without its query, percent-decoded; else '/';
  * - fills `REQUEST_METHOD` (GET), `SCRIPT_NAME` (''), `QUERY_STRING` (''), `SERVER_PROTOCOL`
- *   (HTTP/1.0), `SERVER_NAME`, `SERVER_PORT`, `REMOTE_ADDR`, `REMOTE_PORT` (from `conn`) where
- *   absent, since PEP 3333 requires them. Vars given by the web server always win.
+ *   (HTTP/1.0), `SERVER_NAME`, `SERVER_PORT`, `REMOTE_ADDR`, `REMOTE_PORT` (from `connection()`,
+ *   called only when one is missing) where absent, since PEP 3333 requires them. Vars given by the
+ *   web server always win.
  */
-export function completeEdgeVars(vars: Map<string, string>, conn: ConnectionVars): string[] {
+export function completeEdgeVars(vars: Map<string, string>, connection: () => ConnectionVars): string[] {
   const dropped: string[] = [];
   for (const name of vars.keys())
     if (name.startsWith('UWSGI_') && APP_LOADING_VARS.has(name)) dropped.push(name);
@@ -107,10 +108,19 @@ export function completeEdgeVars(vars: Map<string, string>, conn: ConnectionVars
   setDefault(vars, 'SCRIPT_NAME', '');
   setDefault(vars, 'QUERY_STRING', '');
   setDefault(vars, 'SERVER_PROTOCOL', 'HTTP/1.0');
-  setDefault(vars, 'SERVER_NAME', conn.serverName);
-  setDefault(vars, 'SERVER_PORT', conn.serverPort);
-  setDefault(vars, 'REMOTE_ADDR', conn.remoteAddr);
-  setDefault(vars, 'REMOTE_PORT', conn.remotePort);
+  // nginx sends all four: ask the socket (a system call for the peer) only when one is missing.
+  if (
+    !vars.has('SERVER_NAME') ||
+    !vars.has('SERVER_PORT') ||
+    !vars.has('REMOTE_ADDR') ||
+    !vars.has('REMOTE_PORT')
+  ) {
+    const conn = connection();
+    setDefault(vars, 'SERVER_NAME', conn.serverName);
+    setDefault(vars, 'SERVER_PORT', conn.serverPort);
+    setDefault(vars, 'REMOTE_ADDR', conn.remoteAddr);
+    setDefault(vars, 'REMOTE_PORT', conn.remotePort);
+  }
   return dropped;
 }
 

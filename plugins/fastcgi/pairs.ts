@@ -48,28 +48,37 @@ export function encodePairs(pairs: Iterable<readonly [string, string]>): Buffer 
   return buf;
 }
 
-function readLength(buf: Buffer, o: number, end: number): [number, number] {
-  const b = buf[o];
-  if (b === undefined || o >= end) throw truncated();
-  if (b < 128) return [b, o + 1];
-  if (o + 4 > end) throw truncated();
-  return [buf.readUInt32BE(o) & 0x7fffffff, o + 4];
-}
-
 /**
- * Decode the pairs in `buf[start, end)` into a flat `[name, value, ...]` list, in order.
+ * Decode the pairs in `buf[start, end)` into a flat `[name, value, ...]` list, in order. The stream
+ * is read as one latin-1 string and cut into slices.
  * @throws {FastcgiProtocolError} TSGI_ERR_FASTCGI_PAIRS when a length runs past `end`.
  */
 export function decodePairs(buf: Buffer, start = 0, end = buf.length): string[] {
+  const text = buf.toString('latin1', start, end);
+  const n = text.length;
   const out: string[] = [];
-  let o = start;
-  while (o < end) {
-    let kl: number;
-    let vl: number;
-    [kl, o] = readLength(buf, o, end);
-    [vl, o] = readLength(buf, o, end);
-    if (o + kl + vl > end) throw truncated();
-    out.push(buf.toString('latin1', o, o + kl), buf.toString('latin1', o + kl, o + kl + vl));
+  let o = 0;
+  const length = (): number => {
+    if (o >= n) throw truncated();
+    const b = text.charCodeAt(o);
+    if (b < 128) {
+      o += 1;
+      return b;
+    }
+    if (o + 4 > n) throw truncated();
+    const v =
+      ((b & 0x7f) << 24) |
+      (text.charCodeAt(o + 1) << 16) |
+      (text.charCodeAt(o + 2) << 8) |
+      text.charCodeAt(o + 3);
+    o += 4;
+    return v;
+  };
+  while (o < n) {
+    const kl = length();
+    const vl = length();
+    if (o + kl + vl > n) throw truncated();
+    out.push(text.slice(o, o + kl), text.slice(o + kl, o + kl + vl));
     o += kl + vl;
   }
   return out;

@@ -337,8 +337,7 @@ class FastcgiConnection {
         431,
         `invalid request block size: ${size} (max ${this.edge.settings.bufferSizeBytes})`,
       );
-    const dropped = completeEdgeVars(
-      vars,
+    const dropped = completeEdgeVars(vars, () =>
       connectionVars(this.socket.remoteAddress, this.socket.remotePort, SERVER_NAME, this.listener.port),
     );
     if (dropped.length) this.edge.warnIgnored(dropped, this.peer);

@@ -167,8 +167,7 @@ class UwsgiConnection {
       return;
     }
     const vars = head.vars;
-    const dropped = completeEdgeVars(
-      vars,
+    const dropped = completeEdgeVars(vars, () =>
       connectionVars(this.socket.remoteAddress, this.socket.remotePort, SERVER_NAME, this.listener.port),
     );
     if (dropped.length) this.edge.warnIgnored(dropped, this.peer);
@@ -195,8 +194,10 @@ class UwsgiConnection {
       this.bodyLeft = length;
       this.body = new PushedBody((reading) => this.flow(reading));
     } else this.socket.setTimeout(0);
-    this.handle(new TsgiRequest(vars, this.body, length, 'uwsgi'), sink);
+    // Body bytes that came with the head are queued first, so that the worker gets them in the
+    // same write as the request when the whole body is already here.
     if (this.body && rest.length > 0) this.feedBody(rest);
+    this.handle(new TsgiRequest(vars, this.body, length, 'uwsgi'), sink);
   }
 
   private feedBody(chunk: Buffer): void {

@@ -8,7 +8,7 @@ import {
   percentDecode,
 } from '../../../../core/request/cgi.js';
 
-const conn = { serverName: 'host', serverPort: '80', remoteAddr: '10.0.0.1', remotePort: '5555' };
+const conn = () => ({ serverName: 'host', serverPort: '80', remoteAddr: '10.0.0.1', remotePort: '5555' });
 
 describe('edge vars', () => {
   test("nginx's stock fastcgi_params (no PATH_INFO): SCRIPT_NAME is '' and PATH_INFO comes from DOCUMENT_URI", () => {
