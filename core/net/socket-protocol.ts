@@ -1,6 +1,7 @@
 import { coreOptions } from '../config/core-options.js';
 import type { InstanceConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
+import type { ListenSpec } from '../plugin/types.js';
 
 /** The protocols a plain `socket` listener can speak in tsgi. */
 export type SocketProtocol = 'uwsgi' | 'http' | 'fastcgi';
@@ -29,4 +30,15 @@ export function socketProtocol(config: InstanceConfig): SocketProtocol {
       'protocol',
     );
   return p;
+}
+
+/** The listen specs of one list option's addresses (`socket`, `fastcgi-socket`, ...), with their config origins. */
+export function listenSpecs(
+  config: InstanceConfig,
+  proto: string,
+  option: string,
+  addresses: readonly string[],
+): ListenSpec[] {
+  const origins = config.origins(option);
+  return addresses.map((address, i) => ({ proto, address, origin: origins[i] ?? null }));
 }

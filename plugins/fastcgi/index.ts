@@ -1,7 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { option } from '../../core/config/option.js';
-import { socketProtocol } from '../../core/net/socket-protocol.js';
-import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
+import type { PluginDescriptor } from '../../core/plugin/types.js';
 import { FastcgiUpstreamClient } from './client.js';
 import { FastcgiEdge } from './server.js';
 
@@ -34,15 +34,10 @@ export const fastcgiPlugin: PluginDescriptor<typeof fastcgiOptions> = {
   options: fastcgiOptions,
   create({ options, config, log }) {
     const core = config.values(coreOptions);
-    const listeners: ListenSpec[] = [];
-    const add = (addresses: readonly string[], name: string) => {
-      const origins = config.origins(name);
-      addresses.forEach((address, i) => {
-        listeners.push({ proto: 'fastcgi', address, origin: origins[i] ?? null });
-      });
-    };
-    if (socketProtocol(config) === 'fastcgi') add(core.socket, 'socket');
-    add(options['fastcgi-socket'], 'fastcgi-socket');
+    const listeners = [
+      ...(socketProtocol(config) === 'fastcgi' ? listenSpecs(config, 'fastcgi', 'socket', core.socket) : []),
+      ...listenSpecs(config, 'fastcgi', 'fastcgi-socket', options['fastcgi-socket']),
+    ];
     const timeoutMs = core['socket-timeout'] * 1000;
     const client = new FastcgiUpstreamClient(
       {

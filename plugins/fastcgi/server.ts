@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { RequestError, type TsgiError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
-import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
+import { ConnectionEdge, type EdgeConnection } from '../../core/net/connection-edge.js';
+import type { ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
 import {
   addRequestVar,
   completeEdgeVars,
@@ -53,48 +54,16 @@ const SERVER_NAME = hostname();
  * connection, answers GET_VALUES, treats ABORT_REQUEST as the client going away, and answers
  * unknown management records with UNKNOWN_TYPE.
  */
-export class FastcgiEdge implements EdgeProtocol {
-  private readonly conns = new Set<FastcgiConnection>();
-  private readonly warned = new Set<string>();
-  draining = false;
-
+export class FastcgiEdge extends ConnectionEdge<FastcgiConnection> {
   constructor(
     readonly settings: FastcgiEdgeSettings,
-    readonly log: Logger,
-  ) {}
-
-  listeners(): ListenSpec[] {
-    return this.settings.listeners;
+    log: Logger,
+  ) {
+    super(settings.listeners, log, 'fastcgi');
   }
 
-  accept(socket: Socket, listener: ListenerInfo, handle: RequestHandler): void {
-    const conn = new FastcgiConnection(this, socket, listener, handle);
-    this.conns.add(conn);
-    socket.once('close', () => this.conns.delete(conn));
-  }
-
-  drain(): void {
-    this.draining = true;
-    for (const c of this.conns) c.closeWhenIdle();
-  }
-
-  openConnections(): number {
-    return this.conns.size;
-  }
-
-  destroyAll(): void {
-    for (const c of this.conns) c.socket.destroy();
-  }
-
-  /** Log once per var name that a client sent a var tsgi ignores. */
-  warnIgnored(names: string[], peer: string): void {
-    for (const n of names) {
-      if (this.warned.has(n)) continue;
-      this.warned.add(n);
-      this.log.warn(
-        `fastcgi: ignoring ${n} sent by ${peer}: tsgi never loads or changes apps from request vars`,
-      );
-    }
+  protected connection(socket: Socket, listener: ListenerInfo, handle: RequestHandler): FastcgiConnection {
+    return new FastcgiConnection(this, socket, listener, handle);
   }
 }
 
@@ -117,7 +86,7 @@ interface FcgiRequest {
 }
 
 /** One accepted FastCGI connection. */
-class FastcgiConnection {
+class FastcgiConnection implements EdgeConnection {
   private readonly reader: RecordReader;
   private readonly requests = new Map<number, FcgiRequest>();
   private readonly toDispatch: FcgiRequest[] = [];

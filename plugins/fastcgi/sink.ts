@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { encodeCgiHead } from '../../core/request/cgi-head.js';
-import { REASONS, type ResponseSink } from '../../core/request/sink.js';
+import { type ResponseSink, sendError } from '../../core/request/sink.js';
 import { writeStream } from './io.js';
 import {
   encodeEndRequest,
@@ -70,11 +70,7 @@ export class FastcgiSink implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    const reason = REASONS[status] ?? 'Error';
-    const body = Buffer.from(`${status} ${reason}${detail ? `: ${detail}` : ''}\n`, 'utf8');
-    this.head(status, reason, ['Content-Type', 'text/plain; charset=utf-8'], body.length);
-    this.write(body);
-    this.end();
+    sendError(this, status, detail);
   }
 
   onDrain(cb: () => void): void {

@@ -1,7 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
-import { socketProtocol } from '../../core/net/socket-protocol.js';
+import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
 import { HttpEdge } from './server.js';
 
@@ -77,9 +77,7 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http11-socket');
     add('http');
     if (socketProtocol(config) === 'http')
-      core.socket.forEach((address, i) => {
-        listeners.push({ proto: 'http', address, origin: config.origins('socket')[i] ?? null });
-      });
+      listeners.push(...listenSpecs(config, 'http', 'socket', core.socket));
     if (listeners.length === 0) return { provides: {} };
     const edge = new HttpEdge(
       {

@@ -1,7 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { option } from '../../core/config/option.js';
-import { socketProtocol } from '../../core/net/socket-protocol.js';
-import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
+import type { PluginDescriptor } from '../../core/plugin/types.js';
 import { UwsgiUpstreamClient } from './client.js';
 import { UwsgiEdge } from './server.js';
 
@@ -30,15 +30,10 @@ export const uwsgiPlugin: PluginDescriptor<typeof uwsgiOptions> = {
   options: uwsgiOptions,
   create({ options, config, log }) {
     const core = config.values(coreOptions);
-    const listeners: ListenSpec[] = [];
-    const add = (addresses: readonly string[], name: string) => {
-      const origins = config.origins(name);
-      addresses.forEach((address, i) => {
-        listeners.push({ proto: 'uwsgi', address, origin: origins[i] ?? null });
-      });
-    };
-    if (socketProtocol(config) === 'uwsgi') add(core.socket, 'socket');
-    add(options['uwsgi-socket'], 'uwsgi-socket');
+    const listeners = [
+      ...(socketProtocol(config) === 'uwsgi' ? listenSpecs(config, 'uwsgi', 'socket', core.socket) : []),
+      ...listenSpecs(config, 'uwsgi', 'uwsgi-socket', options['uwsgi-socket']),
+    ];
     const timeoutMs = core['socket-timeout'] * 1000;
     const client = new UwsgiUpstreamClient({
       connectTimeoutMs: timeoutMs,

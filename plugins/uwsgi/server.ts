@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { RequestError, type TsgiError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
-import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
+import { ConnectionEdge, type EdgeConnection } from '../../core/net/connection-edge.js';
+import type { ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
 import { completeEdgeVars, connectionVars, parseContentLength } from '../../core/request/cgi.js';
 import { PushedBody } from '../../core/request/pushed-body.js';
 import { TsgiRequest } from '../../core/request/request.js';
@@ -44,57 +45,21 @@ export const HTTP_ON_UWSGI_HINT =
  * raw HTTP, then the connection closes. Bad packets are logged with uWSGI's messages and cost only
  * their own connection.
  */
-export class UwsgiEdge implements EdgeProtocol {
-  private readonly conns = new Set<UwsgiConnection>();
-  private readonly warned = new Set<string>();
-  draining = false;
-
+export class UwsgiEdge extends ConnectionEdge<UwsgiConnection> {
   constructor(
     private readonly settings: UwsgiEdgeSettings,
-    readonly log: Logger,
-  ) {}
-
-  listeners(): ListenSpec[] {
-    return this.settings.listeners;
+    log: Logger,
+  ) {
+    super(settings.listeners, log, 'uwsgi');
   }
 
-  accept(socket: Socket, listener: ListenerInfo, handle: RequestHandler): void {
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
-    const conn = new UwsgiConnection(this, this.settings, socket, listener, handle);
-    this.conns.add(conn);
-    socket.once('close', () => this.conns.delete(conn));
-  }
-
-  drain(): void {
-    this.draining = true;
-    for (const c of this.conns) c.closeIfIdle();
-  }
-
-  openConnections(): number {
-    return this.conns.size;
-  }
-
-  destroyAll(): void {
-    for (const c of this.conns) c.socket.destroy();
-  }
-
-  /** Log once per var name that a client sent a var tsgi ignores. */
-  warnIgnored(names: string[], peer: string): void {
-    for (const n of names) {
-      if (this.warned.has(n)) continue;
-      this.warned.add(n);
-      this.log.warn(
-        `uwsgi: ignoring ${n} sent by ${peer}: tsgi never loads or changes apps from request vars`,
-      );
-    }
+  protected connection(socket: Socket, listener: ListenerInfo, handle: RequestHandler): UwsgiConnection {
+    return new UwsgiConnection(this, this.settings, socket, listener, handle);
   }
 }
 
 /** One accepted uwsgi connection: head, body, response, close. */
-class UwsgiConnection {
+class UwsgiConnection implements EdgeConnection {
   private parser: UwsgiRequestParser | null;
   private body: PushedBody | null = null;
   private bodyLeft = 0;
@@ -116,8 +81,8 @@ class UwsgiConnection {
     socket.on('close', () => this.onClose());
   }
 
-  /** Close a connection that has not sent a complete head yet (graceful stop). */
-  closeIfIdle(): void {
+  /** Graceful stop: a connection that has not sent a complete head yet is closed; others end with their response. */
+  closeWhenIdle(): void {
     if (this.parser) this.socket.destroy();
   }
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { checkHeader, hasBodyFraming } from '../../core/request/cgi-head.js';
-import { REASONS, type ResponseSink } from '../../core/request/sink.js';
+import { REASONS, type ResponseSink, sendError } from '../../core/request/sink.js';
 
 /**
  * Encode an HTTP/1.x response head as a uwsgi server sends it (raw HTTP, the response is delimited
@@ -80,11 +80,7 @@ export class RawHttpSink implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    const reason = REASONS[status] ?? 'Error';
-    const body = Buffer.from(`${status} ${reason}${detail ? `: ${detail}` : ''}\n`, 'utf8');
-    this.head(status, reason, ['Content-Type', 'text/plain; charset=utf-8'], body.length);
-    this.write(body);
-    this.end();
+    sendError(this, status, detail);
   }
 
   onDrain(cb: () => void): void {

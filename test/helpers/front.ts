@@ -1,9 +1,11 @@
+import assert from 'node:assert/strict';
 import { openSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Logger, LogSink } from '../../core/log/logger.js';
 import type { RequestHandler } from '../../core/plugin/types.js';
 import { HttpEdge } from '../../plugins/http/server.js';
+import { waitFor } from './tsgi.js';
 
 /**
  * An HTTP front end inside the test process: tsgi's own HTTP edge (node:http) accepting on an
@@ -70,4 +72,34 @@ export function startFront(dir: string, handle: RequestHandler): Promise<Front> 
       });
     });
   });
+}
+
+/**
+ * The backpressure check for upstream clients: GET `url` (a front whose upstream writes a
+ * `total`-byte body as fast as its socket takes it, counting in `written()`), stop reading, and
+ * check that the upstream is held back (no progress for a second, far from the end of the body),
+ * then read the whole body.
+ */
+export async function assertHeldBack(url: string, total: number, written: () => number): Promise<void> {
+  const { port } = new URL(url);
+  const sock = connect(Number(port), '127.0.0.1');
+  let received = 0;
+  sock.on('data', (d: Buffer) => {
+    received += d.length;
+  });
+  try {
+    sock.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await waitFor(() => received > 0, 5000, 'first bytes');
+    sock.pause();
+    await new Promise((r) => setTimeout(r, 1000));
+    const plateau = written();
+    await new Promise((r) => setTimeout(r, 1000));
+    // Only socket buffers hold data now: the upstream is blocked, far from the end of the body.
+    assert.equal(written(), plateau, 'the upstream made no progress while the client did not read');
+    assert.ok(written() - received < total / 2, `upstream wrote ${written()} bytes, client read ${received}`);
+    sock.resume();
+    await waitFor(() => received >= total, 60_000, 'the whole body');
+  } finally {
+    sock.destroy();
+  }
 }

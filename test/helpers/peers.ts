@@ -254,3 +254,22 @@ export async function stats(path: string): Promise<{
   const r = await exchange(path, Buffer.alloc(0), 5000);
   return JSON.parse(r.data.toString());
 }
+
+/**
+ * Wait until a tsgi instance (started with `--stats <unix path>`) has nothing queued and every
+ * worker slot free, and check its master is alive: the proof that bad input leaked no slot.
+ */
+export async function assertIdle(
+  statsPath: string,
+  tsgi: { exitCode: number | null | undefined },
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const s = await stats(statsPath);
+      return s.listen_queue === 0 && s.load === 0 && s.workers.every((w) => w.status === 'idle');
+    },
+    15_000,
+    'every worker slot to be free',
+  );
+  if (tsgi.exitCode !== undefined) throw new Error('the master exited');
+}

@@ -14,7 +14,7 @@ import {
   Role,
 } from '../../../plugins/fastcgi/record.js';
 import { answer, FcgiConn, fcgiRequest, records } from '../../helpers/fcgi.js';
-import { addressOf, exchange, stats } from '../../helpers/peers.js';
+import { addressOf, assertIdle, exchange, stats } from '../../helpers/peers.js';
 import {
   FIXTURES,
   requireTool,
@@ -70,15 +70,7 @@ describe('FastCGI edge (fastcgi-socket) with raw records', () => {
   async function healthy(): Promise<void> {
     const a = await one(fcgiRequest(1, params('GET', '/ok')));
     assert.equal(a.body.toString(), 'hello /ok\n');
-    await waitFor(
-      async () => {
-        const s = await stats(statsSock);
-        return s.listen_queue === 0 && s.load === 0 && s.workers.every((w) => w.status === 'idle');
-      },
-      15_000,
-      'every worker slot to be free',
-    );
-    assert.equal(tsgi.exitCode, undefined, 'the master is alive');
+    await assertIdle(statsSock, tsgi);
   }
 
   before(async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ForwardResult } from '../../../core/request/upstream.js';
 import { UwsgiUpstreamClient } from '../../../plugins/uwsgi/client.js';
 import type { UwsgiForwardOptions } from '../../../plugins/uwsgi/contract.js';
-import { type Front, startFront } from '../../helpers/front.js';
+import { assertHeldBack, type Front, startFront } from '../../helpers/front.js';
 import { addressOf, freePort, type Peer, startPeer } from '../../helpers/peers.js';
 import {
   FIXTURES,
@@ -286,24 +286,7 @@ describe('uwsgi client', { skip }, () => {
         }),
       );
       try {
-        const { port } = new URL(via(up.address));
-        const sock = connect(Number(port), '127.0.0.1');
-        let received = 0;
-        sock.on('data', (d: Buffer) => {
-          received += d.length;
-        });
-        sock.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
-        await waitFor(() => received > 0, 5000, 'first bytes');
-        sock.pause();
-        await new Promise((r) => setTimeout(r, 1000));
-        const plateau = written;
-        await new Promise((r) => setTimeout(r, 1000));
-        // Only socket buffers hold data now: the upstream is blocked, far from the end of the body.
-        assert.equal(written, plateau, 'the upstream made no progress while the client did not read');
-        assert.ok(written - received < total / 2, `upstream wrote ${written} bytes, client read ${received}`);
-        sock.resume();
-        await waitFor(() => received >= total, 60_000, 'the whole body');
-        sock.destroy();
+        await assertHeldBack(via(up.address), total, () => written);
       } finally {
         up.server.close();
       }

@@ -6,13 +6,13 @@ import fc from 'fast-check';
 import { encodePacket } from '../../../plugins/uwsgi/codec.js';
 import {
   addressOf,
+  assertIdle,
   exchange,
   headerValues,
   parseRawResponse,
   type RawResponse,
-  stats,
 } from '../../helpers/peers.js';
-import { FIXTURES, fetchRaw, startTsgi, TsgiProcess, tempDir, waitFor } from '../../helpers/tsgi.js';
+import { FIXTURES, fetchRaw, startTsgi, TsgiProcess, tempDir } from '../../helpers/tsgi.js';
 
 /** nginx's uwsgi_params for a request, plus extra vars. */
 function vars(method: string, uri: string, extra: Array<[string, string]> = []): Array<[string, string]> {
@@ -60,15 +60,7 @@ describe('uwsgi edge (socket, uwsgi-socket) with raw packets', () => {
   async function healthy(): Promise<void> {
     const r = await request(vars('GET', '/ok'));
     assert.equal(r.body.toString(), 'hello /ok\n');
-    await waitFor(
-      async () => {
-        const s = await stats(statsSock);
-        return s.listen_queue === 0 && s.load === 0 && s.workers.every((w) => w.status === 'idle');
-      },
-      10_000,
-      'the worker slot to be free',
-    );
-    assert.equal(tsgi.exitCode, undefined, 'the master is alive');
+    await assertIdle(statsSock, tsgi);
   }
 
   before(async () => {
