@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { RequestError } from '../../../core/errors.js';
 import type { ForwardResult } from '../../../core/request/upstream.js';
 import { UwsgiUpstreamClient } from '../../../plugins/uwsgi/client.js';
 import type { UwsgiForwardOptions } from '../../../plugins/uwsgi/contract.js';
@@ -251,6 +252,28 @@ describe('uwsgi client', { skip }, () => {
         assert.equal(results[0]?.error?.code, 'TSGI_ERR_UPSTREAM_PROTOCOL');
       } finally {
         big.server.close();
+      }
+    });
+
+    test('an abort signal (harakiri, router timeout) answers with its reason and closes the upstream', async () => {
+      let upstreamClosed = false;
+      const up = await scripted((s) => {
+        s.resume();
+        s.on('close', () => {
+          upstreamClosed = true;
+        });
+      });
+      try {
+        results.length = 0;
+        const signal = AbortSignal.timeout(300);
+        const reason = new RequestError('TSGI_ERR_HARAKIRI', 504, 'harakiri');
+        signal.addEventListener('abort', () => Object.defineProperty(signal, 'reason', { value: reason }));
+        const r = await fetchRaw(`${via(up.address, { signal })}/x`);
+        assert.equal(r.status, 504);
+        assert.equal(results[0]?.outcome, 'aborted');
+        await waitFor(() => upstreamClosed, 5000, 'the upstream connection to close');
+      } finally {
+        up.server.close();
       }
     });
 
