@@ -45,6 +45,8 @@ interface Flight {
   readonly ex: Exchange;
   readonly head: CgiHeadReader;
   headDone: boolean;
+  /** The whole STDIN stream went out (its empty record was written). */
+  stdinSent: boolean;
   /** Bytes of this response received so far. */
   received: number;
   /** Called instead of failing when the connection turns out dead before any response byte. */
@@ -60,6 +62,7 @@ export class UpstreamConnection implements FastcgiConnection {
   private closeCbs: Array<() => void> = [];
   private valuesWaiters: Array<(v: Map<string, string> | null) => void> = [];
   private isClosed = false;
+  private closeHandled = false;
   private readonly reader: RecordReader;
   private stderrTail = '';
 
@@ -115,14 +118,21 @@ export class UpstreamConnection implements FastcgiConnection {
    * when the connection turns out to be closed before any byte of the response arrived.
    */
   async run(ex: Exchange, maxHeadBytes: number, onStale: (() => void) | null): Promise<void> {
-    this.flight = { ex, head: new CgiHeadReader(maxHeadBytes), headDone: false, received: 0, onStale };
+    this.flight = {
+      ex,
+      head: new CgiHeadReader(maxHeadBytes),
+      headDone: false,
+      stdinSent: false,
+      received: 0,
+      onStale,
+    };
     const sized = await ex.sizedBody();
     if (!sized || this.flight?.ex !== ex) return;
     if (this.isClosed) {
       this.failFlight(new UpstreamError('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection'));
       return;
     }
-    this.send(ex, sized.body, sized.length);
+    this.send(this.flight, sized.body, sized.length);
   }
 
   getValues(names: readonly string[], timeoutMs: number): Promise<Map<string, string>> {
@@ -161,10 +171,12 @@ export class UpstreamConnection implements FastcgiConnection {
   }
 
   close(): void {
+    this.isClosed = true;
     this.socket.destroy();
   }
 
-  private send(ex: Exchange, body: BodySource | null, length: number): void {
+  private send(f: Flight, body: BodySource | null, length: number): void {
+    const ex = f.ex;
     const pairs: Array<[string, string]> = [];
     for (const [k, v] of ex.req.vars) if (k !== 'CONTENT_LENGTH') pairs.push([k, v]);
     if (length > 0 || ex.req.vars.has('CONTENT_LENGTH')) pairs.push(['CONTENT_LENGTH', String(length)]);
@@ -181,7 +193,10 @@ export class UpstreamConnection implements FastcgiConnection {
         return writeStream(this.socket, RecordType.STDIN, REQUEST_ID, chunk);
       },
       (cb) => this.socket.once('drain', cb),
-      () => this.socket.write(encodeStream(RecordType.STDIN, REQUEST_ID, Buffer.alloc(0), true)),
+      () => {
+        f.stdinSent = true;
+        this.socket.write(encodeStream(RecordType.STDIN, REQUEST_ID, Buffer.alloc(0), true));
+      },
     );
   }
 
@@ -248,6 +263,9 @@ export class UpstreamConnection implements FastcgiConnection {
     this.flight = null;
     // Reading may have been paused for a slow client; the next request on this connection must read.
     this.socket.resume();
+    // Answered before the whole body went out: the STDIN stream is unfinished, so the connection
+    // cannot carry another request.
+    if (!f.stdinSent) this.close();
     if (status === ProtocolStatus.OVERLOADED || status === ProtocolStatus.CANT_MPX_CONN)
       f.ex.error(
         new UpstreamError(
@@ -296,7 +314,8 @@ export class UpstreamConnection implements FastcgiConnection {
   }
 
   private socketClosed(): void {
-    if (this.isClosed) return;
+    if (this.closeHandled) return;
+    this.closeHandled = true;
     this.isClosed = true;
     if (this.stderrTail) this.stderr('\n');
     this.failFlight(

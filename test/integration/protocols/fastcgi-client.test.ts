@@ -38,17 +38,19 @@ function toPhp(req: TsgiRequest): void {
 
 /**
  * A scripted FastCGI server: for each request on a connection, `answer(n, socket, id)` writes the
- * reply (n counts requests on that connection, from 1).
+ * reply (n counts requests on that connection, from 1) once the `answerOn` stream has ended
+ * (STDIN; PARAMS to answer before the body).
  */
 function scriptedFcgi(
   answer: (n: number, s: Socket, id: number) => void,
+  answerOn: number = RecordType.STDIN,
 ): Promise<{ address: string; server: Server }> {
   return new Promise((resolve) => {
     const server = createServer((s) => {
       s.on('error', () => {});
       let n = 0;
       const reader = new RecordReader((type, id, _b, start, end) => {
-        if (type === RecordType.STDIN && end === start) answer(++n, s, id);
+        if (type === answerOn && end === start) answer(++n, s, id);
       });
       s.on('data', (d: Buffer) => reader.push(d));
     });
@@ -332,6 +334,32 @@ describe('FastCGI client', { skip }, () => {
           results.map((r) => r.outcome),
           ['complete', 'complete'],
         );
+      } finally {
+        up.server.close();
+      }
+    });
+
+    test('a response that comes before the whole body went out retires the connection (its STDIN is unfinished)', async () => {
+      let connections = 0;
+      const up = await scriptedFcgi(
+        (_n, s, id) => reply(s, id, 'Status: 200 OK\r\n\r\nearly'),
+        RecordType.PARAMS,
+      );
+      up.server.on('connection', () => connections++);
+      try {
+        async function* slow() {
+          yield Buffer.alloc(1000, 1);
+          await new Promise((r) => setTimeout(r, 300));
+          yield Buffer.alloc(1000, 2);
+        }
+        const first = await fetchRaw(`${via(up.address, {}, false)}/post`, {
+          method: 'POST',
+          body: slow(),
+          headers: { 'Content-Length': '2000' },
+        });
+        assert.equal(first.text, 'early');
+        assert.equal((await fetchRaw(`${via(up.address, {}, false)}/next`)).text, 'early');
+        assert.equal(connections, 2, 'the second request did not reuse the half-sent connection');
       } finally {
         up.server.close();
       }
