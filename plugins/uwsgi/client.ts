@@ -42,6 +42,7 @@ export class UwsgiUpstreamClient implements UwsgiClient {
       ex.error(err as UpstreamError);
       return ex.result;
     }
+    if (ex.done) return ex.result;
     try {
       socket = await connectUpstream(address, s.connectTimeoutMs);
     } catch (err) {
