@@ -20,6 +20,11 @@ import traceback
 
 REQUEST, DATA, DATA_END, ABORT, CREDIT, CONTROL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x10
 HEAD, RDATA, END, RABORT, RCREDIT, RCONTROL = 0x81, 0x82, 0x83, 0x84, 0x85, 0x90
+# WebSockets (docs/transport.md, "WebSockets"): a stream opened by WS_OPEN; messages are a kind byte
+# (WS_TEXT or WS_BINARY) and the bytes; WS_CLOSE is u16le code + UTF-8 reason.
+WS_OPEN, WS_MESSAGE, WS_CLOSE = 0x06, 0x07, 0x08
+RWS_MESSAGE, RWS_CLOSE = 0x86, 0x87
+WS_TEXT, WS_BINARY = 0x01, 0x02
 WINDOW = 256 * 1024
 HDR = struct.Struct("<BII")
 U16 = struct.Struct("<H")
@@ -115,6 +120,38 @@ def load_or_exit(server, cfg, who):
         sys.stderr.flush()
         os._exit(APP_LOAD_ERROR)
     sys.stdout.flush()
+    return app
+
+
+def load_app(spec):
+    """Import one app: {'kind': 'file'|'module', 'target': ..., 'callable': ...}; `target` may end
+    in `:callable` for a module. Returns the callable; raises if it cannot be imported."""
+    kind, target, name = spec["kind"], spec["target"], spec.get("callable") or "application"
+    if kind == "file":
+        from importlib import util
+
+        path = os.path.abspath(target)
+        d = os.path.dirname(path)
+        if d not in sys.path:
+            sys.path.insert(0, d)
+        modname = "tsgi_file_" + "".join(c if c.isalnum() else "_" for c in path)
+        spec_ = util.spec_from_file_location(modname, path)
+        if spec_ is None or spec_.loader is None:
+            raise ImportError("cannot load %r" % target)
+        mod = util.module_from_spec(spec_)
+        sys.modules[modname] = mod
+        spec_.loader.exec_module(mod)
+    else:
+        if ":" in target:
+            target, name = target.split(":", 1)
+        mod = importlib.import_module(target)
+    app = mod
+    for part in name.split("."):
+        app = getattr(app, part, None)
+        if app is None:
+            raise AttributeError("%s has no callable %r" % (spec["target"], name))
+    if not callable(app):
+        raise TypeError("%r in %s is not callable" % (name, spec["target"]))
     return app
 
 
