@@ -133,6 +133,17 @@ function sendableCode(code: number): number {
   return ok ? code : CloseCode.INTERNAL_ERROR;
 }
 
+/**
+ * The close code `ws` sends for a protocol error it found in a client's frames (RFC 6455 §7.4.1):
+ * 1009 message too big, 1007 text that is not UTF-8, else 1002 protocol error.
+ */
+function errorCloseCode(err: Error): number {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009;
+  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  return 1002;
+}
+
 /** `reason` cut to the 123 bytes of UTF-8 a close frame can carry, on a character boundary. */
 function closeReason(reason: string): string {
   if (Buffer.byteLength(reason) <= 123) return reason;
@@ -359,6 +370,8 @@ class Link implements WebSocketLink {
   retireCode: number = CloseCode.SERVICE_RESTART;
   retireReason = '';
   closing = false;
+  /** The code and reason the server closed with (reported to the app instead of the client's echo). */
+  private closedWith: [number, string] | null = null;
   private waitingDrain = false;
 
   constructor(
@@ -379,12 +392,14 @@ class Link implements WebSocketLink {
       this.pongAt = Date.now();
     });
     ws.on('error', (err: Error) => {
+      this.closedWith ??= [errorCloseCode(err), err.message];
       hub.log.info(`tsgi: websocket ${label}: ${err.message}`);
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.closing = true;
       hub.forget(this);
-      events.onClose(code, reason.toString('utf8'));
+      const own = this.closedWith;
+      events.onClose(own ? own[0] : code, own ? own[1] : reason.toString('utf8'));
     });
   }
 
@@ -408,7 +423,10 @@ class Link implements WebSocketLink {
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
-    this.ws.close(sendableCode(code), closeReason(reason));
+    const sent = sendableCode(code);
+    const why = closeReason(reason);
+    this.closedWith = [sent, why];
+    this.ws.close(sent, why);
   }
 
   pause(): void {
