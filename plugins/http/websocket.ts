@@ -382,6 +382,7 @@ class Link implements WebSocketLink {
     readonly label: string,
   ) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.closing) return; // the server is closing it: nothing more goes to the app
       this.activeAt = Date.now();
       websocketTally.messagesIn++;
       websocketTally.bytesIn += data.length;
@@ -427,6 +428,8 @@ class Link implements WebSocketLink {
     const why = closeReason(reason);
     this.closedWith = [sent, why];
     this.ws.close(sent, why);
+    // Read again (a paused socket would never see the client's close frame, or its leaving).
+    this.ws.resume();
   }
 
   pause(): void {

@@ -49,6 +49,12 @@ export function wsUrl(base: string, path: string): string {
   return `${base.replace(/^http/, 'ws')}${path}`;
 }
 
+/**
+ * Messages received on a socket opened by {@link openWs} and not yet taken by {@link nextMessage}
+ * (a message can arrive in the same read as the handshake, before the caller listens).
+ */
+const inboxes = new WeakMap<WebSocket, { queue: Array<[Buffer, boolean]>; waiter: (() => void) | null }>();
+
 /** Open a WebSocket (the `ws` package's client); rejects on an HTTP answer or error, or after 10 s. */
 export function openWs(
   url: string,
@@ -57,6 +63,16 @@ export function openWs(
 ): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { handshakeTimeout: 10_000, ...options });
+    const inbox: { queue: Array<[Buffer, boolean]>; waiter: (() => void) | null } = {
+      queue: [],
+      waiter: null,
+    };
+    inboxes.set(ws, inbox);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      inbox.queue.push([data, isBinary]);
+      inbox.waiter?.();
+    });
+    ws.on('close', () => inbox.waiter?.());
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -73,6 +89,25 @@ export function openWs(
 
 /** The next message on `ws` as [data, isBinary]; rejects after 10 s or if the socket closes first. */
 export function nextMessage(ws: WebSocket): Promise<[Buffer, boolean]> {
+  const inbox = inboxes.get(ws);
+  if (inbox)
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no message within 10 s')), 10_000);
+      const check = () => {
+        const m = inbox.queue.shift();
+        if (m) {
+          clearTimeout(t);
+          inbox.waiter = null;
+          resolve(m);
+        } else if (ws.readyState === WebSocket.CLOSED) {
+          clearTimeout(t);
+          inbox.waiter = null;
+          reject(new Error('closed before a message'));
+        }
+      };
+      inbox.waiter = check;
+      check();
+    });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('no message within 10 s')), 10_000);
     const onClose = (code: number) => {
