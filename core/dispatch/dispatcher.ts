@@ -1,3 +1,4 @@
+import { channels, publish } from '../master/events.js';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -77,6 +78,7 @@ export class Dispatcher {
     if (this.queued >= this.maxQueue) {
       this.rejected++;
       this.onReject(this.queued);
+      publish(channels.requestRejected, () => ({ req, status: 503, reason: 'queue-full' as const }));
       sendError(sink, 503, 'all workers are busy and the queue is full');
       return;
     }
@@ -115,7 +117,9 @@ export class Dispatcher {
       const q = this.queue[this.head]!;
       const gone = q.gone;
       this.shift();
-      if (!gone) sendError(q.sink, status, detail);
+      if (gone) continue;
+      publish(channels.requestRejected, () => ({ req: q.req, status, reason: 'no-worker' as const }));
+      sendError(q.sink, status, detail);
     }
   }
 

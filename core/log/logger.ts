@@ -4,68 +4,111 @@ import { closeSync, openSync, write, writeSync } from 'node:fs';
  * Where log lines go: a file descriptor written asynchronously in batches. Lines are queued and
  * flushed once per event-loop turn with one write; when the queue holds more than `maxQueuedBytes`
  * (a slow disk, a full pipe), new lines are dropped and counted, so logging never blocks the event
- * loop and never grows memory without bound.
+ * loop and never grows memory without bound. Once the queue drains, one line says how many were lost.
+ *
+ * A sink opened on a path can be reopened (logrotate: SIGHUP, `touch-logreopen`); an encoder chain
+ * (`log-encoder`) can turn each line into another record (JSON lines).
  */
 export class LogSink {
   private queue: string[] = [];
   private queuedBytes = 0;
   private writing = false;
   private scheduled = false;
-  /** Lines dropped because the queue was full. */
+  private encode: ((line: string) => string) | null = null;
+  /** A replaced fd still being written; closed when that write ends. */
+  private retired: number | null = null;
+  private reportedDrops = 0;
+  /** Lines dropped because the queue was full (never reset; the `tsgi_log_dropped_lines_total` metric). */
   dropped = 0;
 
   /**
    * @param fd file descriptor to write to (2 for stderr, or a file opened by {@link LogSink.open})
    * @param maxQueuedBytes bound of the in-memory queue, bytes
+   * @param path the file behind `fd` when the sink opened it (then `reopen` works)
    */
   constructor(
-    readonly fd: number,
+    private current: number,
     private readonly maxQueuedBytes = 4 * 1024 * 1024,
-    private readonly ownsFd = false,
+    readonly path: string | null = null,
   ) {}
 
   /** Open `path` for appending (created 0644 if missing). @throws the fs error if it cannot be opened. */
   static open(path: string): LogSink {
-    return new LogSink(openSync(path, 'a', 0o644), undefined, true);
+    return new LogSink(openSync(path, 'a', 0o644), undefined, path);
   }
 
-  /** Queue one line (a newline is added). */
+  /** The descriptor lines go to now (workers inherit it as their stdout and stderr). */
+  get fd(): number {
+    return this.current;
+  }
+
+  /** Set (or clear, with null) the function that turns each line into the record written. */
+  setEncoder(encode: ((line: string) => string) | null): void {
+    this.encode = encode;
+  }
+
+  /** Queue one line (a newline is added; an encoder makes its own record). */
   line(text: string): void {
     if (this.queuedBytes > this.maxQueuedBytes) {
       this.dropped++;
       return;
     }
-    this.queue.push(text);
-    this.queuedBytes += text.length + 1;
+    const record = this.encode ? this.encode(text) : `${text}\n`;
+    this.queue.push(record);
+    this.queuedBytes += record.length;
     if (!this.scheduled && !this.writing) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
   }
 
+  /**
+   * Open the file again (after logrotate moved it) and write to the new one; the old descriptor is
+   * closed once the write in progress ends. No-op for a sink on an inherited descriptor (stderr).
+   * @throws the fs error when the path cannot be opened (the old file stays in use).
+   */
+  reopen(): void {
+    if (!this.path) return;
+    const fd = openSync(this.path, 'a', 0o644);
+    const old = this.current;
+    this.current = fd;
+    if (this.writing) this.retired = old;
+    else closeSync(old);
+  }
+
   /** Write everything queued, synchronously if `sync` (used at exit). */
   flush(sync = false): void {
     this.scheduled = false;
     if (this.queue.length === 0 || (this.writing && !sync)) return;
-    const text = `${this.queue.join('\n')}\n`;
+    const text = this.queue.join('');
     this.queue = [];
     this.queuedBytes = 0;
     if (sync) {
       try {
-        writeAllSync(this.fd, text);
+        writeAllSync(this.current, text);
       } catch {}
       return;
     }
     this.writing = true;
+    const fd = this.current;
     const buf = Buffer.from(text, 'utf8');
     const writeAll = (off: number): void => {
-      write(this.fd, buf, off, buf.length - off, null, (err, n) => {
+      write(fd, buf, off, buf.length - off, null, (err, n) => {
         if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN') {
           setTimeout(() => writeAll(off), 5);
           return;
         }
         if (!err && off + n < buf.length) return writeAll(off + n);
         this.writing = false;
+        if (this.retired !== null) {
+          closeSync(this.retired);
+          this.retired = null;
+        }
+        if (this.queue.length === 0 && this.dropped > this.reportedDrops) {
+          const lost = this.dropped - this.reportedDrops;
+          this.reportedDrops = this.dropped;
+          this.line(`tsgi: ${lost} log line(s) dropped: the log destination was too slow`);
+        }
         if (this.queue.length > 0) this.flush();
       });
     };
@@ -75,7 +118,7 @@ export class LogSink {
   /** Flush synchronously and close the file if this sink opened it. */
   close(): void {
     this.flush(true);
-    if (this.ownsFd) closeSync(this.fd);
+    if (this.path) closeSync(this.current);
   }
 }
 

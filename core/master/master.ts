@@ -4,7 +4,6 @@ import type { InstanceConfig } from '../config/resolve.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { formatOrigin, TsgiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { defaultRequestLine } from '../log/request-log.js';
 import { bindListener, closeListener, type Listener, listeningLine, somaxconn } from '../net/listeners.js';
 import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
 import type { PluginRegistry } from '../plugin/registry.js';
@@ -380,16 +379,7 @@ export class Master {
     const durationMs = performance.now() - req.startedAtMs;
     w.busyMs += durationMs;
     w.txBytes += req.bytesOut;
-    if (req.status >= 500) w.exceptions++;
-    const gen = this.gen;
-    if (gen && !gen.core['disable-logging'])
-      this.log.request(
-        defaultRequestLine(req, durationMs, {
-          workerPid: w.pid,
-          workerRequests: w.requests,
-          totalRequests: this.totalRequests,
-        }),
-      );
+    if (outcome === 'worker-error') w.exceptions++;
     publish(channels.requestDone, () => ({ req, worker: w, outcome, durationMs }));
     if (w.state === 'retiring' && w.process.channel.inflight === 0) w.process.channel.close();
     if (this.stopping === 'graceful') this.continueGracefulStop();
