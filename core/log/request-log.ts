@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { varsByteLength } from '../../plugins/uwsgi/codec.js';
 import { ConfigError, type ConfigOrigin } from '../errors.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -98,8 +99,8 @@ const CHUNKS: Record<string, Chunk> = {
   micros: (e) => String(e.durationUs),
   msecs: (e) => String(Math.floor(e.durationUs / 1000)),
   secs: (e) => (e.durationUs / 1e6).toFixed(6).slice(0, 10),
-  tmsecs: (e) => String(Math.floor(e.req.startedAtEpochMs)),
-  tmicros: (e) => String(Math.floor(e.req.startedAtEpochMs * 1000)),
+  tmsecs: (e) => String(Math.floor(performance.timeOrigin + e.req.startedAtMs)),
+  tmicros: (e) => String(Math.floor((performance.timeOrigin + e.req.startedAtMs) * 1000)),
   time: (e) => String(Math.floor(e.req.startedAtEpochMs / 1000)),
   epoch: () => String(Math.floor(Date.now() / 1000)),
   ctime: (e) => ctime(e.req.startedAtEpochMs),

@@ -91,7 +91,12 @@ export async function runTop(argv: readonly string[]): Promise<number> {
     const status = error
       ? `${addr}: ${error} (retrying)`
       : `${addr} - every ${intervalMs / 1000}s - ${new Date().toLocaleTimeString()} - q to quit`;
-    const frame = cur ? renderFrame(cur, prev) : { lines: [`connecting to ${addr}...`], headerLine: -1 };
+    const frame = cur
+      ? renderFrame(cur, prev)
+      : {
+          lines: [error ? `cannot read stats from ${addr}: ${error}` : `connecting to ${addr}...`],
+          headerLine: -1,
+        };
     out.write(paint(frame, cols, rows, status));
   };
   const refresh = async () => {
