@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { builtinPlugins } from '../plugins/index.js';
-import { formatShowConfig, loadConfigEntries } from './config/load.js';
+import {
+  ConfigExitRequest,
+  formatShowConfig,
+  type LoadConfigOptions,
+  loadConfig,
+} from './config/ini-reader.js';
 import { type InstanceConfig, resolveConfig } from './config/resolve.js';
 import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
@@ -53,15 +58,21 @@ function usage(registry: PluginRegistry): string {
   return lines.join('\n');
 }
 
-/** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
-function readConfig(argv: readonly string[], registry: PluginRegistry, isReload: boolean): InstanceConfig {
-  const entries = loadConfigEntries(argv, {
+/** How the CLI asks the config reader: tsgi's option arities and plugin names. */
+function readerOptions(registry: PluginRegistry, isReload: boolean): LoadConfigOptions {
+  return {
     arity: (name) => registry.options.get(name)?.spec.arity,
     env: process.env,
     cwd: process.cwd(),
     isReload,
-  });
-  return resolveConfig(entries, registry.options);
+    isPluginLoaded: (name) => registry.find(name) !== undefined,
+  };
+}
+
+/** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
+function readConfig(argv: readonly string[], registry: PluginRegistry, isReload: boolean): InstanceConfig {
+  const { entries, warnings } = loadConfig(argv, readerOptions(registry, isReload));
+  return resolveConfig(entries, registry.options, {}, warnings);
 }
 
 /** Entry point of the `tsgi` command. */
@@ -83,16 +94,16 @@ export async function main(argv: readonly string[]): Promise<void> {
   const boot = new Logger(new LogSink(2));
   let config: InstanceConfig;
   try {
-    const entries = loadConfigEntries(argv, {
-      arity: (name) => registry.options.get(name)?.spec.arity,
-      env: process.env,
-      cwd: process.cwd(),
-      isReload: false,
-    });
+    const { entries, warnings } = loadConfig(argv, readerOptions(registry, false));
     if (entries.some((e) => e.key === 'show-config' && e.value !== 'false'))
       process.stdout.write(formatShowConfig(entries));
-    config = resolveConfig(entries, registry.options);
+    config = resolveConfig(entries, registry.options, {}, warnings);
   } catch (err) {
+    if (err instanceof ConfigExitRequest) {
+      boot.sink.close();
+      process.exitCode = err.exitCode;
+      return;
+    }
     boot.error(err instanceof TsgiError ? err.message : String((err as Error).stack ?? err));
     boot.sink.close();
     process.exitCode = ExitCode.FAILURE;

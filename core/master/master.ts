@@ -4,10 +4,18 @@ import type { InstanceConfig } from '../config/resolve.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { formatOrigin, TsgiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { bindListener, closeListener, type Listener, listeningLine, somaxconn } from '../net/listeners.js';
+import {
+  bindListener,
+  closeListener,
+  type Listener,
+  listenerKeys,
+  listeningLine,
+  somaxconn,
+} from '../net/listeners.js';
 import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import type { RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
+import { postBuffer } from '../request/post-buffering.js';
 import type { TsgiRequest } from '../request/request.js';
 import { type ResponseSink, sendError } from '../request/sink.js';
 import { channels, publish, type WorkerExitReason } from './events.js';
@@ -75,7 +83,9 @@ export class Master {
       sendError(sink, 404, 'no app is configured on this instance');
       return;
     }
-    this.dispatcher.submit(req, sink);
+    const buffering = gen.core['post-buffering'];
+    if (buffering > 0 && req.body) postBuffer(req, sink, buffering, (r) => this.dispatcher.submit(r, sink));
+    else this.dispatcher.submit(req, sink);
   };
 
   /** The current generation (config, plugins, workers), for stats and lifecycle plugins. */
@@ -399,8 +409,9 @@ export class Master {
     this.gen = gen;
     this.dispatcher.setMaxQueue(gen.core.listen);
     this.wireListeners(gen);
+    const wanted = new Set(listenerKeys(gen.listens));
     for (const [key, l] of this.listeners) {
-      if (!gen.listens.some((s) => `${s.proto} ${s.address}` === key)) {
+      if (!wanted.has(key)) {
         this.log.info(`tsgi: closing listener ${l.info.proto}://${l.info.bound} (removed from the config)`);
         closeListener(l, true, this.log);
         this.listeners.delete(key);
@@ -448,10 +459,11 @@ export class Master {
     const chown = this.chownSpec(gen);
     const added: Listener[] = [];
     try {
-      for (const spec of gen.listens) {
-        const key = `${spec.proto} ${spec.address}`;
+      const keys = listenerKeys(gen.listens);
+      for (const [i, spec] of gen.listens.entries()) {
+        const key = keys[i]!;
         if (this.listeners.has(key)) continue;
-        const l = await bindListener(spec, { backlog, chmod, chown });
+        const l = await bindListener(spec, key, { backlog, chmod, chown });
         this.listeners.set(key, l);
         added.push(l);
         this.log.info(listeningLine(l.info));
@@ -478,8 +490,9 @@ export class Master {
 
   /** Point every listener of `gen` at its edge (new connections go to the new generation's edges). */
   private wireListeners(gen: Generation): void {
-    for (const spec of gen.listens) {
-      const l = this.listeners.get(`${spec.proto} ${spec.address}`);
+    const keys = listenerKeys(gen.listens);
+    for (const [i, spec] of gen.listens.entries()) {
+      const l = this.listeners.get(keys[i]!);
       const edge = gen.edges.get(spec.proto);
       if (!l || !edge) continue;
       l.server.removeAllListeners('connection');

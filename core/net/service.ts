@@ -64,6 +64,7 @@ export function runService(master: Master, log: Logger, spec: ServiceSpec): () =
     current = entry;
     bindListener(
       { proto: spec.name, address: want.address, origin: want.origin },
+      `${spec.name} ${want.address}`,
       { backlog: 128, chmod: null, chown: null },
     ).then(
       (l) => {

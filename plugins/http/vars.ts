@@ -46,7 +46,8 @@ export interface ListenerVars {
  * The vars of one request: `REQUEST_METHOD`, `REQUEST_URI`, `PATH_INFO` (decoded), `QUERY_STRING`,
  * `SERVER_PROTOCOL`, `SCRIPT_NAME` (''), `SERVER_NAME`, `SERVER_PORT`, `REMOTE_ADDR`, `REMOTE_PORT`,
  * `CONTENT_TYPE`/`CONTENT_LENGTH` when sent, and `HTTP_*` for every other header (repeated headers
- * joined with `, `, cookies with `; `).
+ * joined with `, `, cookies with `; `). Header names containing `_` are dropped: `X_Forwarded_For` and
+ * `X-Forwarded-For` would map to the same var (gunicorn's `header_map = drop`, nginx's default).
  */
 export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, string> {
   const url = req.url ?? '/';
@@ -70,6 +71,7 @@ export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, s
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    if (name.includes('_')) continue;
     let key: string;
     const lower = name.length === 12 || name.length === 14 ? name.toLowerCase() : '';
     if (lower === 'content-type') key = 'CONTENT_TYPE';
@@ -84,10 +86,11 @@ export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, s
 
 /**
  * The path part of a request target: origin-form as is; absolute-form (`http://host/p`) reduced to
- * its path; `*` (OPTIONS) kept.
+ * its path; `*` (OPTIONS) gives an empty path (PEP 3333: PATH_INFO is empty or starts with `/`).
  */
 function absolutePath(target: string): string {
-  if (target.startsWith('/') || target === '*') return target;
+  if (target.startsWith('/')) return target;
+  if (target === '*') return '';
   const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(target);
   if (m) return m[1] ?? '/';
   return target;

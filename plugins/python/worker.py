@@ -52,19 +52,19 @@ def die_with_parent():
 
 
 def parse_vars(b):
-    """Decode a uwsgi vars block into a dict of latin-1 str (PEP 3333 native strings)."""
+    """Decode a uwsgi vars block into a dict of latin-1 str (PEP 3333 native strings).
+
+    The block is decoded once; keys and values are slices of that string (lengths are u16le).
+    """
+    s = b.decode("latin-1")
     env = {}
     i = 0
     n = len(b)
     while i < n:
-        kl = b[i] | (b[i + 1] << 8)
-        i += 2
-        k = b[i : i + kl].decode("latin-1")
-        i += kl
-        vl = b[i] | (b[i + 1] << 8)
-        i += 2
-        env[k] = b[i : i + vl].decode("latin-1")
-        i += vl
+        j = i + 2 + (b[i] | (b[i + 1] << 8))
+        vl = b[j] | (b[j + 1] << 8)
+        env[s[i + 2 : j]] = s[j + 2 : j + 2 + vl]
+        i = j + 2 + vl
     return env
 
 
