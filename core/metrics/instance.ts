@@ -154,7 +154,9 @@ function defineMetrics(): void {
     collect() {
       this.reset();
       each((s) => {
-        for (const [id, n] of s.tallies.workerRequests) this.inc({ worker: String(id) }, n);
+        const ids = new Set([...s.tallies.workerRequests.keys(), ...(s.master.current?.workers.keys() ?? [])]);
+        for (const id of [...ids].sort((a, b) => a - b))
+          this.inc({ worker: String(id) }, s.tallies.workerRequests.get(id) ?? 0);
       });
     },
   });
@@ -246,6 +248,14 @@ function defineMetrics(): void {
   });
 }
 
+/** Count one finished request: everything the metrics cost on the request path. */
+export function countDone(tallies: Tallies, ev: RequestDoneEvent): void {
+  const { req } = ev;
+  tallies.proto(req.proto).add(req.status, ev.durationMs / 1000, req.bytesIn, req.bytesOut);
+  bump(tallies.workerRequests, ev.worker.id);
+  if (ev.outcome === 'worker-error') tallies.appExceptions++;
+}
+
 /**
  * Measure `master` into the instance registry: subscribe to its diagnostics channels (requests done
  * and rejected, worker exits, lifecycle) and read its state on scrape (workers, queue, listeners).
@@ -268,12 +278,7 @@ export function instrumentInstance(master: Master, sink: LogSink): () => void {
   };
   watchListeners();
 
-  const onDone = (msg: unknown) => {
-    const { req, worker, outcome, durationMs } = msg as RequestDoneEvent;
-    tallies.proto(req.proto).add(req.status, durationMs / 1000, req.bytesIn, req.bytesOut);
-    bump(tallies.workerRequests, worker.id);
-    if (outcome === 'worker-error') tallies.appExceptions++;
-  };
+  const onDone = (msg: unknown) => countDone(tallies, msg as RequestDoneEvent);
   const onRejected = (msg: unknown) => {
     const { req, status, reason } = msg as RequestRejectedEvent;
     tallies

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PluginRegistry } from '../../core/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/index.js';
@@ -10,6 +11,7 @@ import { sampleValue as v } from '../helpers/prometheus.js';
 import {
   FIXTURES,
   fetchRaw,
+  ROOT,
   requireTool,
   runs,
   startTsgi,
@@ -79,6 +81,25 @@ describe('prometheus metrics, measured by causing each event', () => {
       // The stats document counts the same exceptions for the worker.
       const doc = await stats(await statsAddr(tsgi));
       assert.equal((doc.workers as Workers)[0]!.exceptions, 2);
+      // Every metric the Grafana dashboard in docs/ queries is one this instance exports.
+      const dash = JSON.parse(readFileSync(join(ROOT, 'docs', 'grafana-dashboard.json'), 'utf8')) as {
+        panels: Array<{ targets?: Array<{ expr: string }> }>;
+      };
+      const exprs = dash.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr);
+      assert.ok(exprs.length > 20);
+      const used = new Set(exprs.flatMap((e) => e.match(/\b(?:tsgi|process|nodejs)_[a-z0-9_]+/g) ?? []));
+      for (const name of used) {
+        const family = name.replace(/_bucket$/, '');
+        assert.ok(m.has(family), `the dashboard queries ${name}, which /metrics does not export`);
+        for (const by of exprs
+          .filter((e) => e.includes(name))
+          .flatMap((e) => [...e.matchAll(/by \((\w+)\)/g)].map((x) => x[1]!)))
+          if (by !== 'le')
+            assert.ok(
+              m.get(family)!.samples.some((x) => by in x.labels),
+              `${name} has no '${by}' label`,
+            );
+      }
       // Only /metrics is served.
       const other = await fetchRaw(metrics.replace('/metrics', '/'));
       assert.equal(other.status, 404);
