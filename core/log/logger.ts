@@ -1,4 +1,5 @@
 import { closeSync, openSync, write, writeSync } from 'node:fs';
+import { OutputCapture } from './capture.js';
 
 /**
  * Where log lines go: a file descriptor written asynchronously in batches. Lines are queued and
@@ -18,6 +19,7 @@ export class LogSink {
   /** A replaced fd still being written; closed when that write ends. */
   private retired: number | null = null;
   private reportedDrops = 0;
+  private capture: OutputCapture | null = null;
   /** Lines dropped because the queue was full (never reset; the `tsgi_log_dropped_lines_total` metric). */
   dropped = 0;
 
@@ -37,9 +39,21 @@ export class LogSink {
     return new LogSink(openSync(path, 'a', 0o644), undefined, path);
   }
 
-  /** The descriptor lines go to now (workers inherit it as their stdout and stderr). */
+  /**
+   * The descriptor workers get as their stdout and stderr: where lines go now, or the capture pipe
+   * when worker output is routed through this sink.
+   */
   get fd(): number {
-    return this.current;
+    return this.capture?.writeFd ?? this.current;
+  }
+
+  /**
+   * Route the output of workers started from now on through this sink, line by line (so encoders
+   * apply to it too). Idempotent.
+   * @throws the error of making the pipe (see {@link OutputCapture}).
+   */
+  captureWorkerOutput(): void {
+    this.capture ??= new OutputCapture((l) => this.line(l));
   }
 
   /** Set (or clear, with null) the function that turns each line into the record written. */
@@ -117,6 +131,7 @@ export class LogSink {
 
   /** Flush synchronously and close the file if this sink opened it. */
   close(): void {
+    this.capture?.close();
     this.flush(true);
     if (this.path) closeSync(this.current);
   }

@@ -2,7 +2,7 @@ import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import type { InstanceConfig } from '../config/resolve.js';
 import { channels, type MasterLifecycleEvent } from '../master/events.js';
 import type { Master } from '../master/master.js';
-import { encoderChain } from './encoders.js';
+import { encoderChain, type LogEncoder } from './encoders.js';
 import { Logger, LogSink } from './logger.js';
 import { logOptions } from './options.js';
 
@@ -14,8 +14,22 @@ import { logOptions } from './options.js';
 export function openInstanceLog(config: InstanceConfig, fallback: Logger): Logger {
   const o = config.values(logOptions);
   const log = o.logto ? new Logger(LogSink.open(o.logto)) : fallback;
-  log.sink.setEncoder(encoderChain(o['log-encoder']));
+  applyEncoders(log, o['log-encoder']);
   return log;
+}
+
+/**
+ * Set the encoder chain; with encoders, worker output is routed through the log too (as uWSGI's
+ * log-master does), so every line gets encoded, tracebacks included.
+ */
+function applyEncoders(log: Logger, encoders: readonly LogEncoder[]): void {
+  log.sink.setEncoder(encoderChain(encoders));
+  if (encoders.length === 0) return;
+  try {
+    log.sink.captureWorkerOutput();
+  } catch (err) {
+    log.warn(`tsgi: worker output is not encoded (cannot make the log pipe: ${(err as Error).message})`);
+  }
 }
 
 /** Reopen the log file, logging the outcome (into the new file when it worked). */
@@ -56,7 +70,7 @@ export function maintainLog(master: Master, log: Logger): () => void {
     const ev = msg as MasterLifecycleEvent;
     const cfg = master.current?.config;
     if (ev.phase === 'reloaded' && cfg) {
-      log.sink.setEncoder(encoderChain(cfg.values(logOptions)['log-encoder']));
+      applyEncoders(log, cfg.values(logOptions)['log-encoder']);
       watch(cfg);
     }
   };

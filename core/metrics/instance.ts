@@ -154,7 +154,10 @@ function defineMetrics(): void {
     collect() {
       this.reset();
       each((s) => {
-        const ids = new Set([...s.tallies.workerRequests.keys(), ...(s.master.current?.workers.keys() ?? [])]);
+        const ids = new Set([
+          ...s.tallies.workerRequests.keys(),
+          ...(s.master.current?.workers.keys() ?? []),
+        ]);
         for (const id of [...ids].sort((a, b) => a - b))
           this.inc({ worker: String(id) }, s.tallies.workerRequests.get(id) ?? 0);
       });

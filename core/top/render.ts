@@ -128,6 +128,17 @@ function instanceFrame(cur: Snapshot, prev: Snapshot | null): Frame {
   return { lines, headerLine };
 }
 
+/** A vassal's last exit as tsgi's emperor reports it: text, or `{code, signal}`. */
+function exitText(v: unknown): string {
+  if (v && typeof v === 'object') {
+    const e = v as Doc;
+    if (typeof e.signal === 'string' && e.signal) return e.signal;
+    if (e.code !== undefined && e.code !== null) return `exit ${num(e.code)}`;
+    return '';
+  }
+  return str(v);
+}
+
 /** A vassal's state: tsgi's `state` when present, else from uWSGI's flags. */
 function vassalState(v: Doc): string {
   if (typeof v.state === 'string') return v.state;
@@ -156,7 +167,7 @@ function emperorFrame(cur: Snapshot): Frame {
     num(v.born) > 0 && num(v.pid) > 0 ? duration(nowSec - num(v.born)) : '-',
     num(v.last_loyal) > 0 ? duration(nowSec - num(v.last_loyal)) : '-',
     `${num(v.uid)}:${num(v.gid)}`,
-    str(v.last_exit),
+    exitText(v.last_exit),
   ]);
   const headerLine = lines.length;
   lines.push(
@@ -170,7 +181,10 @@ function emperorFrame(cur: Snapshot): Frame {
   if (black.length > 0) {
     lines.push('', 'blacklist:');
     for (const b of black)
-      lines.push(`  ${str(b.id)}  throttle level ${num(b.throttle_level)}  attempts ${num(b.attempt)}`);
+      lines.push(
+        `  ${str(b.id)}  throttle level ${num(b.throttle_level)}  attempts ${num(b.attempt)}` +
+          (b.delay !== undefined ? `  next try in ${duration(num(b.delay))}` : ''),
+      );
   }
   return { lines, headerLine };
 }

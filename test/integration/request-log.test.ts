@@ -138,7 +138,7 @@ describe('request logging', () => {
     }
   });
 
-  test("log-encoder json: one JSON object per line; uWSGI's record for the same template and message", {
+  test("log-encoder json: one JSON object per line, worker output included; uWSGI's record for the same message", {
     skip: requireTool(hasUwsgi, 'uWSGI with the python3 plugin'),
   }, async () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
@@ -179,6 +179,12 @@ describe('request logging', () => {
       const strip = (s: string) => s.replace(/"unix":\d+/, '"unix":N');
       assert.equal(strip(ours), strip(theirs));
       assert.equal((JSON.parse(ours) as { msg: string }).msg, 'F GET /q?a="b\\ "say "hi"\\\tthere"');
+      // Worker output goes through the master too: a traceback becomes JSON records, line by line.
+      await raw(
+        /listening on http:\/\/([\d.]+:\d+)/.exec(tsgi.output)![1]!,
+        'GET /raise HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+      );
+      await tsgi.waitForLine(/^\{"unix":\d+,"msg":"RuntimeError: raised on purpose by the observe app"/m);
       // Every line tsgi wrote from the config on is one JSON object (lifecycle lines included).
       const from = tsgi.output.indexOf('{"unix"');
       const all = tsgi.output.slice(from).trim().split('\n');

@@ -47,7 +47,16 @@ describe('tsgi top frames', () => {
       emperor: ['dir://vassals'],
       vassals: [
         { id: 'a.ini', pid: 11, born: 100, loyal: 1, ready: 1, respawns: 2, uid: 0, gid: 0 },
-        { id: 'b.ini', pid: 12, born: 100, state: 'reloading', respawns: 0, uid: 33, gid: 33 },
+        {
+          id: 'b.ini',
+          pid: 12,
+          born: 100,
+          state: 'reloading',
+          respawns: 0,
+          uid: 33,
+          gid: 33,
+          last_exit: { code: null, signal: 'SIGKILL' },
+        },
         { id: 'c.ini', pid: 13, born: 100, cursed: 1, respawns: 5 },
       ],
       blacklist: [{ id: 'd.ini', throttle_level: 3, attempt: 4 }],
@@ -57,7 +66,7 @@ describe('tsgi top frames', () => {
     const text = f.lines.join('\n');
     assert.match(text, /^emperor 2\.0\.21 - pid 1 - 3 vassal\(s\), 1 blacklisted/);
     assert.match(text, /a\.ini\s+11\s+loyal\s+2\s+1m00s/);
-    assert.match(text, /b\.ini\s+12\s+reloading\s+0/);
+    assert.match(text, /b\.ini\s+12\s+reloading\s+0\s.*\b33:33\s+SIGKILL$/m);
     assert.match(text, /c\.ini\s+13\s+cursed\s+5/);
     assert.match(text, /d\.ini {2}throttle level 3 {2}attempts 4/);
   });
