@@ -135,25 +135,23 @@ export async function runTop(argv: readonly string[]): Promise<number> {
     draw();
   };
   const onSignal = () => quit(0);
-  const onExit = () => restore();
+  // Every way out restores the terminal: keys, signals (SIGHUP when the SSH session drops), exit.
+  const hooks: Array<[NodeJS.EventEmitter, string, (d: Buffer) => void]> = [
+    [stdin, 'data', onKey],
+    [out, 'resize', draw],
+    [process, 'SIGINT', onSignal],
+    [process, 'SIGTERM', onSignal],
+    [process, 'SIGHUP', onSignal],
+    [process, 'exit', restore],
+  ];
 
   out.write(`${ALT_SCREEN_ON}${CURSOR_HIDE}`);
   if (stdin.isTTY) stdin.setRawMode(true);
   stdin.resume();
-  stdin.on('data', onKey);
-  out.on('resize', draw);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  process.on('exit', onExit);
+  for (const [emitter, event, fn] of hooks) emitter.on(event, fn);
   draw();
   void refresh();
   const code = await finished;
-  stdin.off('data', onKey);
-  out.off('resize', draw);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('SIGHUP', onSignal);
-  process.off('exit', onExit);
+  for (const [emitter, event, fn] of hooks) emitter.off(event, fn);
   return code;
 }

@@ -86,3 +86,38 @@ export async function startUwsgi(
   }
   return u;
 }
+
+/** A uWSGI serving one WSGI app over `--http-socket` on a free port, optionally with a stats server. */
+export interface UwsgiApp {
+  readonly uwsgi: UwsgiProcess;
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** `127.0.0.1:PORT` of the stats server ('' without `stats`). */
+  readonly statsAddr: string;
+}
+
+/**
+ * Start uWSGI (`--master`, python3) serving `app` over `--http-socket`, plus `extra` options; with
+ * `stats`, a stats server on another free port.
+ */
+export async function startUwsgiApp(
+  app: string,
+  extra: string[] = [],
+  opts: { stats?: boolean; workers?: number } = {},
+): Promise<UwsgiApp> {
+  const httpPort = await freePort();
+  const statsAddr = opts.stats ? `127.0.0.1:${await freePort()}` : '';
+  const uwsgi = await startUwsgi(
+    [
+      '--master',
+      '--http-socket',
+      `127.0.0.1:${httpPort}`,
+      '--wsgi-file',
+      app,
+      ...(statsAddr ? ['--stats', statsAddr] : []),
+      ...extra,
+    ],
+    { workers: opts.workers },
+  );
+  return { uwsgi, url: `http://127.0.0.1:${httpPort}`, statsAddr };
+}

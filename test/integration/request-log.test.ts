@@ -12,7 +12,7 @@ import {
   tempDir,
   waitFor,
 } from '../helpers/tsgi.js';
-import { freePort, hasUwsgi, startUwsgi } from '../helpers/uwsgi-instance.js';
+import { hasUwsgi, startUwsgiApp } from '../helpers/uwsgi-instance.js';
 
 const APP = `${FIXTURES}/apps/observe.py`;
 
@@ -64,23 +64,8 @@ describe('request logging', () => {
     const format = `${fields.map((f) => `%(${f})`).join('|')}|%%(uri)|%x(y)|end%(`;
     const timeFormat =
       '%(ltime)|%(ctime)|%(time)|%(epoch)|%(secs)|%(msecs)|%(micros)|%(tmsecs)|%(tmicros)|%(wid)';
-    const port = await freePort();
-    const uwsgi = await startUwsgi([
-      '--master',
-      '--http-socket',
-      `127.0.0.1:${port}`,
-      '--wsgi-file',
-      APP,
-      '--logformat',
-      `F ${format}`,
-    ]);
-    const uwsgiDefault = await startUwsgi([
-      '--master',
-      '--http-socket',
-      `127.0.0.1:${await freePort()}`,
-      '--wsgi-file',
-      APP,
-    ]);
+    const { uwsgi, url: uwsgiUrl } = await startUwsgiApp(APP, ['--logformat', `F ${format}`]);
+    const { uwsgi: uwsgiDefault, url: uwsgiDefaultUrl } = await startUwsgiApp(APP);
     const tsgi = await startTsgi([
       '--http-socket',
       '127.0.0.1:0',
@@ -99,14 +84,7 @@ describe('request logging', () => {
     ]);
     const tsgiDefault = await startTsgi(['--http-socket', '127.0.0.1:0', '--wsgi-file', APP]);
     try {
-      const defaultPort = /bound to TCP address 127\.0\.0\.1:(\d+)/.exec(uwsgiDefault.output)![1]!;
-      for (const addr of [
-        `127.0.0.1:${port}`,
-        tsgi.url(),
-        tsgiTime.url(),
-        `127.0.0.1:${defaultPort}`,
-        tsgiDefault.url(),
-      ])
+      for (const addr of [uwsgiUrl, tsgi.url(), tsgiTime.url(), uwsgiDefaultUrl, tsgiDefault.url()])
         assert.match(await raw(addr, REQUEST), /^HTTP\/1\.[01] 200 OK/);
       const theirs = (await uwsgi.waitForLine(/^F .*$/m))[0];
       const ours = (await tsgi.waitForLine(/^F .*$/m))[0];
@@ -144,13 +122,7 @@ describe('request logging', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
     const enc = 'json {"unix":${unix},"msg":"${msg}","t":"${strftime:%Y}"}';
     const format = 'F %(method) %(uri) "%(uagent)"';
-    const port = await freePort();
-    const uwsgi = await startUwsgi([
-      '--master',
-      '--http-socket',
-      `127.0.0.1:${port}`,
-      '--wsgi-file',
-      APP,
+    const { uwsgi, url: uwsgiUrl } = await startUwsgiApp(APP, [
       '--logformat',
       format,
       '--log-encoder',
@@ -171,7 +143,7 @@ describe('request logging', () => {
     try {
       const req =
         'GET /q?a="b\\ HTTP/1.1\r\nHost: h\r\nUser-Agent: say "hi"\\\tthere\r\nConnection: close\r\n\r\n';
-      await raw(`127.0.0.1:${port}`, req);
+      await raw(uwsgiUrl, req);
       // tsgi's own lines are JSON records too: read the address out of one.
       await raw(/listening on http:\/\/([\d.]+:\d+)/.exec(tsgi.output)![1]!, req);
       const theirs = (await uwsgi.waitForLine(/^\{"unix":\d+,"msg":"F .*$/m))[0];

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { stats, statsAddr } from '../helpers/observe.js';
 import { FIXTURES, fetchRaw, requireTool, startTsgi, TSGI_BIN, tempDir } from '../helpers/tsgi.js';
-import { freePort, hasUwsgi, startUwsgi } from '../helpers/uwsgi-instance.js';
+import { hasUwsgi, startUwsgiApp } from '../helpers/uwsgi-instance.js';
 
 const APP = `${FIXTURES}/apps/observe.py`;
 type Json = Record<string, unknown>;
@@ -45,22 +45,15 @@ describe('uWSGI-compatible stats', () => {
   test('the stats JSON has real uWSGI 2.0 keys and types (top level, sockets, workers, apps, cores)', {
     skip: requireTool(hasUwsgi, 'uWSGI with the python3 plugin (uwsgi-core, uwsgi-plugin-python3)'),
   }, async () => {
-    const [httpPort, statsPort] = [await freePort(), await freePort()];
     const common = ['--processes', '2', '--threads', '2'];
-    const uwsgi = await startUwsgi(
-      [
-        '--master',
-        '--http-socket',
-        `127.0.0.1:${httpPort}`,
-        '--wsgi-file',
-        APP,
-        '--stats',
-        `127.0.0.1:${statsPort}`,
-        '--memory-report',
-        ...common,
-      ],
-      { workers: 2 },
-    );
+    const {
+      uwsgi,
+      url,
+      statsAddr: uwsgiStats,
+    } = await startUwsgiApp(APP, ['--memory-report', ...common], {
+      stats: true,
+      workers: 2,
+    });
     const tsgi = await startTsgi([
       '--http-socket',
       '127.0.0.1:0',
@@ -71,9 +64,9 @@ describe('uWSGI-compatible stats', () => {
       ...common,
     ]);
     try {
-      assert.equal((await fetchRaw(`http://127.0.0.1:${httpPort}/ok`)).status, 200);
+      assert.equal((await fetchRaw(`${url}/ok`)).status, 200);
       assert.equal((await fetchRaw(`${tsgi.url()}/ok`)).status, 200);
-      const theirs = await stats(`127.0.0.1:${statsPort}`);
+      const theirs = await stats(uwsgiStats);
       const ours = await stats(await statsAddr(tsgi));
       const seen: string[] = [];
       sameShape(ours, theirs, '$', new Set(['$.tsgi']), seen);
@@ -96,17 +89,7 @@ describe('uWSGI-compatible stats', () => {
   test("stats-http: both answer a GET with uWSGI's HTTP/1.0 head; the body is the same document", {
     skip: requireTool(hasUwsgi, 'uWSGI with the python3 plugin'),
   }, async () => {
-    const [httpPort, statsPort] = [await freePort(), await freePort()];
-    const uwsgi = await startUwsgi([
-      '--master',
-      '--http-socket',
-      `127.0.0.1:${httpPort}`,
-      '--wsgi-file',
-      APP,
-      '--stats',
-      `127.0.0.1:${statsPort}`,
-      '--stats-http',
-    ]);
+    const { uwsgi, statsAddr: uwsgiStats } = await startUwsgiApp(APP, ['--stats-http'], { stats: true });
     const tsgi = await startTsgi([
       '--http-socket',
       '127.0.0.1:0',
@@ -117,7 +100,7 @@ describe('uWSGI-compatible stats', () => {
       '--stats-http',
     ]);
     try {
-      const theirs = await fetchRaw(`http://127.0.0.1:${statsPort}/`);
+      const theirs = await fetchRaw(`http://${uwsgiStats}/`);
       const ours = await fetchRaw(`http://${await statsAddr(tsgi)}/`);
       for (const r of [theirs, ours]) {
         assert.equal(r.status, 200);
@@ -195,23 +178,12 @@ describe('uWSGI-compatible stats', () => {
   test('tsgi top reads real uWSGI stats too (one snapshot when stdout is not a terminal)', {
     skip: requireTool(hasUwsgi, 'uWSGI with the python3 plugin'),
   }, async () => {
-    const [httpPort, statsPort] = [await freePort(), await freePort()];
-    const uwsgi = await startUwsgi(
-      [
-        '--master',
-        '--http-socket',
-        `127.0.0.1:${httpPort}`,
-        '--wsgi-file',
-        APP,
-        '--stats',
-        `127.0.0.1:${statsPort}`,
-        '--processes',
-        '2',
-      ],
-      { workers: 2 },
-    );
+    const { uwsgi, statsAddr: uwsgiStats } = await startUwsgiApp(APP, ['--processes', '2'], {
+      stats: true,
+      workers: 2,
+    });
     try {
-      const out = execFileSync(process.execPath, [TSGI_BIN, 'top', `127.0.0.1:${statsPort}`], {
+      const out = execFileSync(process.execPath, [TSGI_BIN, 'top', uwsgiStats], {
         timeout: 10_000,
       }).toString();
       assert.match(out, /2\.0\.\d+/, "uWSGI's version in the header");
