@@ -54,6 +54,8 @@ const CONNECTIONS = opt('connections', 50);
 const ROUNDS = opt('rounds', 3);
 const APP = join(BENCH, 'apps', 'hello.py');
 const CLK_TCK = 100;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
+const JSON_ENCODER = 'json {"unix":${unix},"msg":"${msg}"}';
 
 // ---- 1. in process ----
 
@@ -148,10 +150,7 @@ async function inProcess(): Promise<Array<{ what: string; ns: number }>> {
       }),
     });
     const origin = { file: null, line: 0, source: 'argv' as const };
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
-    sink.setEncoder(
-      encoderChain([parseLogEncoder('json {"unix":${unix},"msg":"${msg}"}', 'log-encoder', origin)]),
-    );
+    sink.setEncoder(encoderChain([parseLogEncoder(JSON_ENCODER, 'log-encoder', origin)]));
     out.push({
       what: 'request log: default line + json log-encoder',
       ns: nsPerCall(M, (i) => {
@@ -237,14 +236,7 @@ async function endToEnd(): Promise<Array<{ case: string; server: string; masterU
     {
       name: 'default line + json log-encoder (logto file)',
       server: 'tsgi',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
-      args: (p, d) => [
-        ...tsgiBase(p),
-        '--logto',
-        join(d, 't3.log'),
-        '--log-encoder',
-        'json {"unix":${unix},"msg":"${msg}"}',
-      ],
+      args: (p, d) => [...tsgiBase(p), '--logto', join(d, 't3.log'), '--log-encoder', JSON_ENCODER],
     },
   ];
   if (have('uwsgi'))

@@ -49,10 +49,8 @@ describe('log encoders (uWSGI log-encoder)', () => {
       /app\.ini:7: option 'log-encoder': unknown log encoder 'gzip'/,
     );
     // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax
-    assert.throws(
-      () => parseLogEncoder('json {"a":"${nope}"}', 'log-encoder', origin),
-      /unknown variable \$\{nope\}/,
-    );
+    const unknownVar = 'json {"a":"${nope}"}';
+    assert.throws(() => parseLogEncoder(unknownVar, 'log-encoder', origin), /unknown variable \$\{nope\}/);
     assert.throws(() => parseLogEncoder('json:req {}', 'log-encoder', origin), /named logger 'req'/);
   });
 
