@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -269,6 +269,47 @@ describe('prometheus metrics, measured by causing each event', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       void proc;
+    }
+  });
+
+  test('a reload: new log-format, stats moved, prometheus added; reloads, generation and reload respawns counted', async () => {
+    const dir = tempDir();
+    try {
+      const ini = join(dir.path, 'app.ini');
+      const sock = join(dir.path, 'stats.sock');
+      const common = `[uwsgi]\nhttp-socket = 127.0.0.1:0\nwsgi-file = ${APP}\nprocesses = 2\n`;
+      writeFileSync(ini, `${common}stats = 127.0.0.1:0\nlog-format = ONE %(uri)\n`);
+      const tsgi = await startTsgi(['--ini', ini]);
+      try {
+        const url = tsgi.url();
+        const firstStats = await statsAddr(tsgi);
+        await fetchRaw(`${url}/a`);
+        await tsgi.waitForLine(/^ONE \/a$/m);
+        writeFileSync(
+          ini,
+          `${common}stats = ${sock}\nprometheus = 127.0.0.1:0\nlog-format = TWO %(uri) %(status)\n`,
+        );
+        tsgi.signal('SIGHUP');
+        await tsgi.waitForLine(/reload done/);
+        const metrics = await metricsUrl(tsgi);
+        await fetchRaw(`${url}/b`);
+        await tsgi.waitForLine(/^TWO \/b 200$/m);
+        const m = await scrapeUntil(
+          metrics,
+          (x) => v(x, 'tsgi_worker_respawns_total', { reason: 'reload' }) === 2,
+          'both old workers counted',
+        );
+        assert.equal(v(m, 'tsgi_reloads_total', { result: 'ok' }), 1);
+        assert.equal(v(m, 'tsgi_config_generation'), 2);
+        assert.equal(v(m, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
+        const doc = await stats(sock);
+        assert.equal((doc.tsgi as Record<string, number>).generation, 2);
+        await assert.rejects(stats(firstStats), 'the old stats address is closed');
+      } finally {
+        assert.equal(await tsgi.stop(), 0);
+      }
+    } finally {
+      dir.cleanup();
     }
   });
 
