@@ -1,3 +1,4 @@
+import type { Channel } from 'node:diagnostics_channel';
 import type { Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
@@ -302,12 +303,7 @@ export function instrumentInstance(master: Master, sink: LogSink): () => void {
       watchListeners();
     } else if (ev.phase === 'reload-failed') bump(tallies.reloads, 'failed');
   };
-  const subs: Array<
-    [
-      { subscribe(f: (m: unknown) => void): void; unsubscribe(f: (m: unknown) => void): unknown },
-      (m: unknown) => void,
-    ]
-  > = [
+  const subs: Array<[Channel, (m: unknown) => void]> = [
     [channels.requestDone, onDone],
     [channels.requestRejected, onRejected],
     [channels.workerExit, onExit],

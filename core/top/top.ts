@@ -27,8 +27,7 @@ function parseArgs(argv: readonly string[]): { addr: string; intervalMs: number 
     if (a === '--interval' || a === '-i' || a === '--frequency') {
       interval = Number(argv[++i]);
       if (!(interval > 0)) return null;
-    } else if (a === '-h' || a === '--help') return null;
-    else if (a.startsWith('-')) return null;
+    } else if (a.startsWith('-')) return null;
     else if (addr === null) addr = a;
     else return null;
   }
@@ -56,6 +55,10 @@ function paint(frame: Frame, cols: number, rows: number, status: string): string
  * Resolves with the exit code.
  */
 export async function runTop(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const args = parseArgs(argv);
   if (!args) {
     process.stderr.write(`${USAGE}\n`);
