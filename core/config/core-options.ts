@@ -1,6 +1,7 @@
 import { logOptions } from '../log/options.js';
 import { metricsOptions } from '../metrics/options.js';
 import { statsOptions } from '../stats/options.js';
+import { lifecycleOptions } from './lifecycle-options.js';
 import { option } from './option.js';
 
 /**
@@ -21,22 +22,6 @@ export const coreOptions = {
     min: 0,
     max: 1024,
   }),
-  threads: option.int({
-    help: 'concurrent request slots per worker (real threads in the Python worker)',
-    default: 1,
-    min: 1,
-    max: 1024,
-  }),
-  'enable-threads': option.bool({
-    help: 'accepted for uWSGI compatibility: Python threads always run in tsgi workers',
-    short: 'T',
-    default: true,
-  }),
-  'lazy-apps': option.bool({
-    help: 'each worker loads the app itself after it starts (what tsgi workers always do until the prototype lands)',
-    default: true,
-  }),
-  lazy: option.bool({ help: 'alias kept for uWSGI compatibility; see lazy-apps', default: true }),
   listen: option.int({
     help: 'kernel listen backlog of every listener, and the bound of the queue of requests waiting for a worker slot',
     short: 'l',
@@ -78,14 +63,6 @@ export const coreOptions = {
     default: true,
     departure: 'on by default (uWSGI 2.0 default off)',
   }),
-  'reload-mercy': option.seconds({
-    help: 'how long a graceful stop or reload waits for in-flight requests before killing workers',
-    default: 60,
-  }),
-  'worker-reload-mercy': option.seconds({
-    help: 'how long a worker may take to finish its requests and exit when it is retired',
-    default: 60,
-  }),
   'socket-timeout': option.seconds({
     help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
@@ -115,6 +92,7 @@ export const coreOptions = {
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],
   }),
+  ...lifecycleOptions,
   // observability: core/log, core/stats, core/metrics declare their own tables
   ...logOptions,
   ...statsOptions,

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { channels, publish } from '../master/events.js';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
@@ -34,7 +35,7 @@ export class Dispatcher {
   constructor(
     private maxQueue: number,
     private readonly onDone: DoneCallback,
-    private readonly onReject: (depth: number) => void,
+    private readonly onReject: (depth: number, req: TsgiRequest) => void,
   ) {}
 
   /** Requests waiting for a slot (clients that left while queued are not counted). */
@@ -77,8 +78,7 @@ export class Dispatcher {
     }
     if (this.queued >= this.maxQueue) {
       this.rejected++;
-      this.onReject(this.queued);
-      publish(channels.requestRejected, () => ({ req, status: 503, reason: 'queue-full' as const }));
+      this.onReject(this.queued, req);
       sendError(sink, 503, 'all workers are busy and the queue is full');
       return;
     }
@@ -160,6 +160,7 @@ export class Dispatcher {
 
   private start(w: Worker, req: TsgiRequest, sink: ResponseSink): void {
     req.workerId = w.id;
+    req.dispatchedAtMs = performance.now();
     w.active.add(req);
     w.process.channel.open(req, sink, (outcome) => {
       w.active.delete(req);

@@ -74,9 +74,11 @@ export const logOptions = {
   }),
   'log-big': option.bytes({ help: 'log responses at least this big even with disable-logging (0 = off)' }),
   'log-zero': option.bool({ help: 'log responses with an empty body even with disable-logging' }),
-  'log-ioerror': option.bool({
-    help: 'log requests whose client went away even with disable-logging',
-  }),
+  // uWSGI declares it with a required argument (`log-ioerror = 1`), so on the command line it takes one.
+  'log-ioerror': {
+    ...option.bool({ help: 'log requests whose client went away even with disable-logging (takes a value: 1)' }),
+    arity: 'required',
+  },
   'memory-report': memoryReportOption,
   'log-encoder': logEncoderOption,
   'log-master': option.bool({

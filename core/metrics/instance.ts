@@ -11,7 +11,7 @@ import {
   type WorkerExitEvent,
 } from '../master/events.js';
 import type { Master } from '../master/master.js';
-import { processMemory } from '../stats/proc.js';
+import { readProcessMemory } from '../stats/proc.js';
 import { ArrayHistogram } from './histogram.js';
 import { collectProcessMetrics, registry } from './registry.js';
 import { bump, DURATION_BUCKETS, STATUS_CLASSES, Tallies } from './tally.js';
@@ -171,7 +171,7 @@ function defineMetrics(): void {
     registers,
     async collect() {
       const workers = source?.master.current ? [...source.master.current.workers.values()] : [];
-      const mems = await Promise.all(workers.map((w) => processMemory(w.pid)));
+      const mems = await Promise.all(workers.map((w) => readProcessMemory(w.pid)));
       this.reset();
       workers.forEach((w, i) => {
         if (w.state !== 'dead') this.set({ worker: String(w.id) }, mems[i]!.rss);
@@ -193,7 +193,7 @@ function defineMetrics(): void {
   });
   new client.Counter({
     name: 'tsgi_harakiri_total',
-    help: 'Workers killed because a request ran past harakiri',
+    help: 'Harakiri: a request ran past `harakiri` seconds and its worker was killed',
     registers,
     collect() {
       this.reset();
@@ -262,7 +262,7 @@ export function countDone(tallies: Tallies, ev: RequestDoneEvent): void {
 
 /**
  * Measure `master` into the instance registry: subscribe to its diagnostics channels (requests done
- * and rejected, worker exits, lifecycle) and read its state on scrape (workers, queue, listeners).
+ * and rejected, worker exits, harakiri, lifecycle) and read its state on scrape (workers, queue, listeners).
  * Counting on the request path is a few array increments. Also registers Node's process metrics for
  * the master. Returns a function that stops counting (the metrics then read zero).
  */
@@ -292,13 +292,15 @@ export function instrumentInstance(master: Master, sink: LogSink): () => void {
   };
   const onExit = (msg: unknown) => {
     const { reason } = msg as WorkerExitEvent;
-    if (reason === 'harakiri') tallies.harakiri++;
     if (!stopping && reason !== 'stop' && reason !== 'cheaper') bump(tallies.respawns, reason);
+  };
+  const onHarakiri = () => {
+    tallies.harakiri++;
   };
   const onLifecycle = (msg: unknown) => {
     const ev = msg as MasterLifecycleEvent;
     if (ev.phase === 'stopping') stopping = true;
-    else if (ev.phase === 'reloaded') {
+    else if (ev.phase === 'reloaded' || ev.phase === 'chain-reloaded') {
       bump(tallies.reloads, 'ok');
       watchListeners();
     } else if (ev.phase === 'reload-failed') bump(tallies.reloads, 'failed');
@@ -307,6 +309,7 @@ export function instrumentInstance(master: Master, sink: LogSink): () => void {
     [channels.requestDone, onDone],
     [channels.requestRejected, onRejected],
     [channels.workerExit, onExit],
+    [channels.workerHarakiri, onHarakiri],
     [channels.lifecycle, onLifecycle],
   ];
   for (const [ch, f] of subs) ch.subscribe(f);

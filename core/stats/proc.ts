@@ -46,7 +46,7 @@ export function processMemorySync(pid: number, extra = false): ProcessMemory {
 }
 
 /** Memory of `pid` from /proc, without blocking the event loop (stats and metrics scrapes). */
-export async function processMemory(pid: number): Promise<ProcessMemory> {
+export async function readProcessMemory(pid: number): Promise<ProcessMemory> {
   try {
     return fromStatm(await readFile(`/proc/${pid}/statm`, 'utf8'));
   } catch {

@@ -6,7 +6,16 @@ import type { Master } from '../master/master.js';
 import type { Worker } from '../master/worker.js';
 import { runService } from '../net/service.js';
 import { statsOptions } from './options.js';
-import { processMemory } from './proc.js';
+import { processMemorySync, readProcessMemory } from './proc.js';
+
+/**
+ * Memory of a process from /proc, synchronously: rss and vsz in bytes (0 when unreadable). Kept for
+ * the master's recycling checks (`reload-on-rss`); scrapes use the asynchronous reader.
+ */
+export function processMemory(pid: number): { rss: number; vsz: number } {
+  const m = processMemorySync(pid);
+  return { rss: m.rss, vsz: m.vsz };
+}
 
 /**
  * uWSGI's per-worker average response time, µs: each request moves it halfway to that request's time
@@ -46,7 +55,7 @@ function requestVars(vars: ReadonlyMap<string, string>): string[] {
 }
 
 async function workerStats(w: Worker, noCores: boolean): Promise<Record<string, unknown>> {
-  const mem = await processMemory(w.pid);
+  const mem = await readProcessMemory(w.pid);
   const ready = w.state === 'ready' || w.state === 'retiring';
   const doc: Record<string, unknown> = {
     id: w.id,

@@ -112,8 +112,14 @@ export class FramedChannel implements WorkerChannel {
     this.socket.uncork();
   }
 
-  abort(req: TsgiRequest): void {
-    for (const st of this.streams.values()) if (st.req === req) this.abortStream(st, AbortReason.HARAKIRI);
+  abort(req: TsgiRequest, answer?: { readonly status: number; readonly detail: string }): void {
+    for (const st of this.streams.values()) {
+      if (st.req !== req || st.aborted || st.finished) continue;
+      this.abortStream(st, answer ? AbortReason.HARAKIRI : AbortReason.CLIENT_GONE);
+      if (!answer) continue;
+      if (!st.sink.headSent) st.req.status = answer.status;
+      st.sink.fail(answer.status, answer.detail);
+    }
   }
 
   failAll(status: number, reason: string): void {

@@ -4,8 +4,6 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { PluginRegistry } from '../../core/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/index.js';
 import { metricsUrl, scrape, scrapeUntil, stats, statsAddr } from '../helpers/observe.js';
 import { sampleValue as v } from '../helpers/prometheus.js';
 import {
@@ -360,19 +358,10 @@ describe('prometheus metrics, measured by causing each event', () => {
     assert.match(tsgi.output, /option 'prometheus': port must be a number/);
   });
 
-  // Harakiri belongs to the worker-lifecycle branch. Until it is merged the option does not exist and
-  // this test checks the counter is exported at zero; once it exists the test causes a harakiri.
-  const hasHarakiri = new PluginRegistry(builtinPlugins).options.get('harakiri') !== undefined;
-  test(`harakiri: ${hasHarakiri ? '504, tsgi_harakiri_total and respawns{reason="harakiri"}' : 'counter exported (the option lands with the lifecycle branch)'}`, async () => {
-    const tsgi = await startTsgi(base(hasHarakiri ? ['--harakiri', '1'] : []));
+  test('harakiri: 504, tsgi_harakiri_total, respawns{reason="harakiri"} and the stats harakiri_count', async () => {
+    const tsgi = await startTsgi(base(['--harakiri', '1']));
     try {
       const metrics = await metricsUrl(tsgi);
-      if (!hasHarakiri) {
-        const m = await scrape(metrics);
-        assert.equal(v(m, 'tsgi_harakiri_total'), 0);
-        assert.equal(v(m, 'tsgi_worker_respawns_total', { reason: 'harakiri' }), 0);
-        return;
-      }
       const r = await fetchRaw(`${tsgi.url()}/sleep?5`);
       assert.equal(r.status, 504);
       const m = await scrapeUntil(metrics, (x) => v(x, 'tsgi_harakiri_total') === 1, 'harakiri counted');
