@@ -76,7 +76,9 @@ export const logOptions = {
   'log-zero': option.bool({ help: 'log responses with an empty body even with disable-logging' }),
   // uWSGI declares it with a required argument (`log-ioerror = 1`), so on the command line it takes one.
   'log-ioerror': {
-    ...option.bool({ help: 'log requests whose client went away even with disable-logging (takes a value: 1)' }),
+    ...option.bool({
+      help: 'log requests whose client went away even with disable-logging (takes a value: 1)',
+    }),
     arity: 'required',
   },
   'memory-report': memoryReportOption,
