@@ -124,8 +124,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     log,
     reloadConfig: () => readConfig(argv, registry, true),
     onExit: (code) => {
-      log.sink.close();
-      process.exit(code);
+      // Let the log drain (bounded: a stuck log destination must not keep the process alive).
+      void log.sink.end(2000).finally(() => process.exit(code));
     },
   });
   installSignals(master);

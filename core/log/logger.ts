@@ -129,11 +129,32 @@ export class LogSink {
     writeAll(0);
   }
 
-  /** Flush synchronously and close the file if this sink opened it. */
+  /**
+   * Flush synchronously and close the file if this sink opened it (start-up errors, tests). When an
+   * asynchronous write is still in progress the queue is left to it rather than written around it.
+   */
   close(): void {
     this.capture?.close();
-    this.flush(true);
+    if (!this.writing) this.flush(true);
     if (this.path) closeSync(this.current);
+  }
+
+  /**
+   * Write what is queued and close, waiting at most `timeoutMs` for the destination (a stuck pipe
+   * costs the lines still queued, never a process that cannot exit).
+   */
+  async end(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    this.flush();
+    while ((this.writing || this.queue.length > 0) && Date.now() < deadline) {
+      if (!this.writing) this.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.dropped += this.queue.length;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.capture?.close();
+    if (this.path && !this.writing) closeSync(this.current);
   }
 }
 

@@ -270,6 +270,40 @@ describe('prometheus metrics, measured by causing each event', () => {
     }
   });
 
+  test('a log destination that never reads again does not keep a stopping instance alive', async () => {
+    const child = spawn(process.execPath, [TSGI_BIN, ...base(['--log-format', '%(uri) %(var.HTTP_X_PAD)'])], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+    };
+    child.stderr!.on('data', onData);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await waitFor(
+        () => /tsgi: ready/.test(out) && /listening on http:\/\/(\S+)/.test(out),
+        15_000,
+        'ready',
+      );
+      const url = `http://${/listening on http:\/\/(\S+)/.exec(out)![1]}`;
+      child.stderr!.off('data', onData);
+      child.stderr!.pause();
+      const pad = 'p'.repeat(4000);
+      for (let i = 0; i < 300; i++)
+        assert.equal((await fetchRaw(`${url}/ok`, { headers: { 'X-Pad': pad } })).status, 200);
+      child.kill('SIGTERM');
+      const code = await Promise.race([
+        exited,
+        new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 15_000)),
+      ]);
+      assert.equal(code, 0, 'exited 0 within 15 s although its stderr is full');
+    } finally {
+      child.stderr!.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
   test('a reload: new log-format, stats moved, prometheus added; reloads, generation and reload respawns counted', async () => {
     const dir = tempDir();
     try {
