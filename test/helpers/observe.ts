@@ -1,6 +1,6 @@
 import { fetchStats } from '../../core/top/fetch.js';
 import { type Family, parsePrometheusText } from './prometheus.js';
-import { fetchRaw, type TsgiProcess, waitFor } from './tsgi.js';
+import { FIXTURES, fetchRaw, startTsgi, type TsgiProcess, waitFor } from './tsgi.js';
 
 /** The `/metrics` URL an instance logged (`tsgi: metrics on http://...`). */
 export async function metricsUrl(tsgi: TsgiProcess): Promise<string> {
@@ -46,4 +46,20 @@ export async function scrapeUntil(
     100,
   );
   return last!;
+}
+
+/** The app the observability tests use (test/fixtures/apps/observe.py): one path per event. */
+export const OBSERVE_APP = `${FIXTURES}/apps/observe.py`;
+
+/** Start tsgi serving the observe app over http-socket with a stats server (both on free ports). */
+export function startObserved(extra: string[] = []): Promise<TsgiProcess> {
+  return startTsgi([
+    '--http-socket',
+    '127.0.0.1:0',
+    '--wsgi-file',
+    OBSERVE_APP,
+    '--stats',
+    '127.0.0.1:0',
+    ...extra,
+  ]);
 }

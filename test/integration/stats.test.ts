@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { stats, statsAddr } from '../helpers/observe.js';
+import { startObserved, stats, statsAddr } from '../helpers/observe.js';
 import { FIXTURES, fetchRaw, requireTool, startTsgi, TSGI_BIN, tempDir } from '../helpers/tsgi.js';
 import { hasUwsgi, startUwsgiApp } from '../helpers/uwsgi-instance.js';
 
@@ -54,15 +54,7 @@ describe('uWSGI-compatible stats', () => {
       stats: true,
       workers: 2,
     });
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      APP,
-      '--stats',
-      '127.0.0.1:0',
-      ...common,
-    ]);
+    const tsgi = await startObserved([...common]);
     try {
       assert.equal((await fetchRaw(`${url}/ok`)).status, 200);
       assert.equal((await fetchRaw(`${tsgi.url()}/ok`)).status, 200);
@@ -90,15 +82,7 @@ describe('uWSGI-compatible stats', () => {
     skip: requireTool(hasUwsgi, 'uWSGI with the python3 plugin'),
   }, async () => {
     const { uwsgi, statsAddr: uwsgiStats } = await startUwsgiApp(APP, ['--stats-http'], { stats: true });
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      APP,
-      '--stats',
-      '127.0.0.1:0',
-      '--stats-http',
-    ]);
+    const tsgi = await startObserved(['--stats-http']);
     try {
       const theirs = await fetchRaw(`http://${uwsgiStats}/`);
       const ours = await fetchRaw(`http://${await statsAddr(tsgi)}/`);

@@ -3,17 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { statsAddr } from '../helpers/observe.js';
-import {
-  FIXTURES,
-  fetchRaw,
-  requireTool,
-  runs,
-  startTsgi,
-  TSGI_BIN,
-  tempDir,
-  waitFor,
-} from '../helpers/tsgi.js';
+import { startObserved, statsAddr } from '../helpers/observe.js';
+import { FIXTURES, fetchRaw, requireTool, runs, TSGI_BIN, tempDir, waitFor } from '../helpers/tsgi.js';
 import { freePort, hasUwsgi, UwsgiProcess } from '../helpers/uwsgi-instance.js';
 
 const APP = `${FIXTURES}/apps/observe.py`;
@@ -94,16 +85,7 @@ class Terminal {
 describe('tsgi top, driven under tmux', { skip: requireTool(hasTmux, 'tmux') }, () => {
   test('shows workers, refreshes as requests arrive, quits on q and restores the terminal', async () => {
     const dir = tempDir();
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      APP,
-      '--processes',
-      '2',
-      '--stats',
-      '127.0.0.1:0',
-    ]);
+    const tsgi = await startObserved(['--processes', '2']);
     const term = new Terminal(dir.path);
     try {
       const addr = await statsAddr(tsgi);
@@ -136,14 +118,7 @@ describe('tsgi top, driven under tmux', { skip: requireTool(hasTmux, 'tmux') }, 
 
   test('Ctrl-C quits cleanly too; a narrow terminal cuts lines; an address that is down says so and retries', async () => {
     const dir = tempDir();
-    const tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      APP,
-      '--stats',
-      '127.0.0.1:0',
-    ]);
+    const tsgi = await startObserved();
     const term = new Terminal(dir.path, 50, 20);
     try {
       term.runTop(await statsAddr(tsgi));
