@@ -42,7 +42,7 @@ export interface ServiceSpec {
 
 /**
  * Run a service listener for the life of the instance: bound from the current config, rebound when a
- * reload changes its address, closed when the instance stops (its unix socket removed with `vacuum`).
+ * reload changes its address, closed when the instance stops (a unix socket file is removed then).
  * A bind failure is logged as an error and the instance keeps serving without the service. Returns
  * a function that closes it.
  */
