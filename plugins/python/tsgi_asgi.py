@@ -278,15 +278,17 @@ class Http(object):
         if self.aborted or self.complete:
             return
         if not self.head_sent:
-            self.error(500, b"Internal Server Error\n")
+            self.error(500, b"Internal Server Error\n", raised=True)
         else:
             self.ended = True
             self.srv.write(frame(RABORT, self.sid, exc_text.strip().splitlines()[-1].encode("utf-8", "replace")[:1000]))
 
-    def error(self, status, body):
+    def error(self, status, body, raised=False):
+        """Answer with a plain-text error page; END carries a 1 when the app raised (docs/transport.md)."""
         self.head_sent = self.complete = self.ended = True
         head = encode_head(status, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())])
-        self.srv.write(frame(HEAD, self.sid, head) + frame(RDATA, self.sid, body) + _pack_hdr(END, self.sid, 0))
+        end = frame(END, self.sid, b"\x01") if raised else _pack_hdr(END, self.sid, 0)
+        self.srv.write(frame(HEAD, self.sid, head) + frame(RDATA, self.sid, body) + end)
 
     def returned(self):
         """The app returned: a response it did not finish is an error."""
