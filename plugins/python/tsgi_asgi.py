@@ -325,6 +325,7 @@ class WebSocket(object):
         "deny_headers",
         "deny_head_sent",
         "ended",
+        "raised",
     )
 
     def __init__(self, srv, sid, what):
@@ -345,6 +346,7 @@ class WebSocket(object):
         self.deny_headers = None
         self.deny_head_sent = False
         self.ended = False
+        self.raised = False
 
     def feed(self, t, payload):
         if t == WS_MESSAGE:
@@ -473,6 +475,7 @@ class WebSocket(object):
 
     def failed(self, exc_text):
         log("tsgi: exception in ASGI app while serving WebSocket %s:\n%s" % (self.what, exc_text))
+        self.raised = True
         if self.accepted:
             if self.closed_by_app is None and self.closed_by_client is None:
                 self.closed_by_app = (1011, "")
@@ -663,7 +666,8 @@ class Server(object):
         finally:
             del self.streams[s.sid]
             if not s.ended:
-                self.write(_pack_hdr(END, s.sid, 0))
+                # END with a one-byte payload 1: the app raised (the master counts an app exception).
+                self.write(frame(END, s.sid, b"\x01") if getattr(s, "raised", False) else _pack_hdr(END, s.sid, 0))
 
     def on_eof(self):
         if self.eof is not None and not self.eof.done():
