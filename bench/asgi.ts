@@ -2,7 +2,8 @@
  * ASGI benchmark: tsgi (`asgi = ...`) beside uvicorn (Debian python3-uvicorn) with the same worker
  * count and the same app (bench/apps/asgi_hello.py): HTTP hello world (requests per second, server
  * CPU per request), WebSocket echo (messages per second, server CPU per echo), and the memory each
- * idle WebSocket costs the whole server (master and workers).
+ * idle WebSocket costs the whole server (master and workers). Each server runs with one worker and
+ * with `--workers` workers.
  *
  *   npm run build && node dist/bench/asgi.js [--seconds 10] [--workers 2] [--connections 50] [--idle 1000]
  *
@@ -37,13 +38,13 @@ const APPS = join(BENCH, 'apps');
 
 interface Kind {
   readonly name: string;
-  start(port: number): Promise<Server>;
+  start(port: number, workers: number): Promise<Server>;
 }
 
 const kinds: Kind[] = [
   {
     name: 'tsgi (asgi)',
-    start: (port) =>
+    start: (port, workers) =>
       startServer(
         'tsgi',
         process.execPath,
@@ -56,7 +57,7 @@ const kinds: Kind[] = [
           '--asgi',
           'asgi_hello:app',
           '--processes',
-          String(WORKERS),
+          String(workers),
           '--asgi-concurrency',
           String(IDLE + 200),
           '--python-bin',
@@ -68,7 +69,7 @@ const kinds: Kind[] = [
   },
   {
     name: 'uvicorn',
-    start: (port) =>
+    start: (port, workers) =>
       startServer(
         'uvicorn',
         SYSTEM_PYTHON,
@@ -81,7 +82,7 @@ const kinds: Kind[] = [
           '--port',
           String(port),
           '--workers',
-          String(WORKERS),
+          String(workers),
           '--no-access-log',
           '--log-level',
           'warning',
@@ -153,43 +154,15 @@ function rss(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const http: Array<{ server: string } & LoadResult> = [];
-  const ws: Array<{ server: string; echoesPerSec: number; cpuUsPerEcho: number }> = [];
-  const mem: Array<{
-    server: string;
-    rssKiBPerSocket: number;
-    pssKiBPerSocket: number;
-    leaderRssKiBPerSocket: number;
-  }> = [];
-  for (const k of kinds) {
-    const port = await freePort();
-    const s = await k.start(port);
-    try {
-      const url = `http://127.0.0.1:${port}/`;
-      runWrk(s, url, { seconds: 2, connections: CONNECTIONS }); // warm-up
-      const r = runWrk(s, url, { seconds: SECONDS, connections: CONNECTIONS });
-      http.push({ server: k.name, ...r });
-      process.stderr.write(`${k.name}: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req\n`);
-      const wsUrl = `ws://127.0.0.1:${port}/echo`;
-      await echoLoad(s, wsUrl, 2, CONNECTIONS); // warm-up
-      const e = await echoLoad(s, wsUrl, SECONDS, CONNECTIONS);
-      ws.push({ server: k.name, ...e });
-      process.stderr.write(
-        `${k.name}: ${e.echoesPerSec.toFixed(0)} echoes/s, ${e.cpuUsPerEcho.toFixed(0)} µs CPU/echo\n`,
-      );
-      const m = await idleMemory(s, wsUrl, IDLE);
-      mem.push({ server: k.name, ...m });
-      process.stderr.write(
-        `${k.name}: ${m.rssKiBPerSocket.toFixed(1)} KiB RSS, ${m.pssKiBPerSocket.toFixed(1)} KiB PSS per idle WebSocket\n`,
-      );
-    } finally {
-      await stopServer(s);
-    }
-  }
+  const http: Array<Row<LoadResult>> = [];
+  const ws: Array<Row<{ echoesPerSec: number; cpuUsPerEcho: number }>> = [];
+  const mem: Array<Row<{ rssKiBPerSocket: number; pssKiBPerSocket: number; leaderRssKiBPerSocket: number }>> =
+    [];
+  for (const workers of [...new Set([1, WORKERS])])
+    for (const k of kinds) await measure(k, workers, http, ws, mem);
   const path = saveResults('asgi', {
     date: new Date().toISOString(),
     seconds: SECONDS,
-    workers: WORKERS,
     connections: CONNECTIONS,
     idle: IDLE,
     http,
@@ -198,9 +171,10 @@ async function main(): Promise<void> {
   });
   process.stdout.write(
     `${markdownTable(
-      ['server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req', 'RSS MB'],
+      ['server', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req', 'RSS MB'],
       http.map((r) => [
         r.server,
+        r.workers,
         r.rps.toFixed(0),
         r.p50ms.toFixed(2),
         r.p99ms.toFixed(2),
@@ -209,18 +183,56 @@ async function main(): Promise<void> {
         r.rssMB.toFixed(0),
       ]),
     )}\n\n${markdownTable(
-      ['server', 'echoes/s', 'server CPU µs/echo'],
-      ws.map((r) => [r.server, r.echoesPerSec.toFixed(0), r.cpuUsPerEcho.toFixed(0)]),
+      ['server', 'workers', 'echoes/s', 'server CPU µs/echo'],
+      ws.map((r) => [r.server, r.workers, r.echoesPerSec.toFixed(0), r.cpuUsPerEcho.toFixed(0)]),
     )}\n\n${markdownTable(
-      ['server', 'RSS KiB per idle WebSocket', 'PSS KiB', 'of which the master/supervisor (RSS)'],
+      ['server', 'workers', 'RSS KiB per idle WebSocket', 'PSS KiB', 'of which the master/supervisor (RSS)'],
       mem.map((r) => [
         r.server,
+        r.workers,
         r.rssKiBPerSocket.toFixed(1),
         r.pssKiBPerSocket.toFixed(1),
         r.leaderRssKiBPerSocket.toFixed(1),
       ]),
     )}\n\n(${path})\n`,
   );
+}
+
+/** What one server configuration measured. */
+type Row<T> = { server: string; workers: number } & T;
+
+/** One server with `workers` workers: HTTP, WebSocket echo, idle memory. */
+async function measure(
+  k: Kind,
+  workers: number,
+  http: Array<Row<LoadResult>>,
+  ws: Array<Row<{ echoesPerSec: number; cpuUsPerEcho: number }>>,
+  mem: Array<Row<{ rssKiBPerSocket: number; pssKiBPerSocket: number; leaderRssKiBPerSocket: number }>>,
+): Promise<void> {
+  const port = await freePort();
+  const s = await k.start(port, workers);
+  const label = `${k.name}, ${workers} worker(s)`;
+  try {
+    const url = `http://127.0.0.1:${port}/`;
+    runWrk(s, url, { seconds: 2, connections: CONNECTIONS }); // warm-up
+    const r = runWrk(s, url, { seconds: SECONDS, connections: CONNECTIONS });
+    http.push({ server: k.name, workers, ...r });
+    process.stderr.write(`${label}: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req\n`);
+    const wsUrl = `ws://127.0.0.1:${port}/echo`;
+    await echoLoad(s, wsUrl, 2, CONNECTIONS); // warm-up
+    const e = await echoLoad(s, wsUrl, SECONDS, CONNECTIONS);
+    ws.push({ server: k.name, workers, ...e });
+    process.stderr.write(
+      `${label}: ${e.echoesPerSec.toFixed(0)} echoes/s, ${e.cpuUsPerEcho.toFixed(0)} µs CPU/echo\n`,
+    );
+    const m = await idleMemory(s, wsUrl, IDLE);
+    mem.push({ server: k.name, workers, ...m });
+    process.stderr.write(
+      `${label}: ${m.rssKiBPerSocket.toFixed(1)} KiB RSS, ${m.pssKiBPerSocket.toFixed(1)} KiB PSS per idle WebSocket\n`,
+    );
+  } finally {
+    await stopServer(s);
+  }
 }
 
 main().catch((err: unknown) => {
