@@ -1,22 +1,18 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { builtinPlugins } from '../plugins/index.js';
 import { formatShowConfig, loadConfigEntries } from './config/load.js';
 import { type InstanceConfig, resolveConfig } from './config/resolve.js';
+import type { ConfigEntry } from './config/types.js';
 import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
+import { EmperorLink, inlineConfigName } from './master/emperor-link.js';
 import { Master } from './master/master.js';
 import { installSignals } from './master/signals.js';
 import { PluginRegistry } from './plugin/registry.js';
 import { startStatsServer } from './stats/stats.js';
+import { version } from './version.js';
 
-/** tsgi's version, from package.json. */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
+export { version };
 
 /** Exit codes of `tsgi`. */
 export const ExitCode = {
@@ -46,20 +42,45 @@ function usage(registry: PluginRegistry): string {
   return lines.join('\n');
 }
 
-/** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
-function readConfig(argv: readonly string[], registry: PluginRegistry, isReload: boolean): InstanceConfig {
-  const entries = loadConfigEntries(argv, {
-    arity: (name) => registry.options.get(name)?.spec.arity,
+/**
+ * Read argv (and the ini files it names) into config entries; under an emperor, an in-band config
+ * (`--ini emperor://NAME`) comes from the emperor's latest text. @throws {ConfigError}
+ */
+function readEntries(
+  argv: readonly string[],
+  registry: PluginRegistry,
+  isReload: boolean,
+  link: EmperorLink | null,
+): ConfigEntry[] {
+  const opts = {
+    arity: (name: string) => registry.options.get(name)?.spec.arity,
     env: process.env,
     cwd: process.cwd(),
     isReload,
-  });
-  return resolveConfig(entries, registry.options);
+  };
+  return link ? link.loadEntries(argv, opts) : loadConfigEntries(argv, opts);
+}
+
+/** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
+function readConfig(
+  argv: readonly string[],
+  registry: PluginRegistry,
+  isReload: boolean,
+  link: EmperorLink | null,
+): InstanceConfig {
+  return resolveConfig(readEntries(argv, registry, isReload, link), registry.options);
+}
+
+/** `tsgi --emperor ...` (or an ini with `emperor = ...`) runs the emperor instead of an instance. */
+async function runEmperor(argv: readonly string[]): Promise<void> {
+  const { runEmperor: run } = await import('../emperor/main.js');
+  await run(argv);
 }
 
 /** Entry point of the `tsgi` command. */
 export async function main(argv: readonly string[]): Promise<void> {
   const registry = new PluginRegistry(builtinPlugins);
+  if (argv.some((a) => a === '--emperor' || a.startsWith('--emperor='))) return runEmperor(argv);
   if (argv.includes('--version') || argv.includes('-v')) {
     process.stdout.write(`tsgi ${version()}\n`);
     return;
@@ -69,15 +90,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (argv.length === 0) process.exitCode = ExitCode.USAGE;
     return;
   }
+  const link = EmperorLink.fromEnv();
+  if (link && inlineConfigName(argv) !== null) await link.configText();
   const boot = new Logger(new LogSink(2));
   let config: InstanceConfig;
   try {
-    const entries = loadConfigEntries(argv, {
-      arity: (name) => registry.options.get(name)?.spec.arity,
-      env: process.env,
-      cwd: process.cwd(),
-      isReload: false,
-    });
+    const entries = readEntries(argv, registry, false, link);
+    if (entries.some((e) => e.key === 'emperor')) return runEmperor(argv);
     if (entries.some((e) => e.key === 'show-config' && e.value !== 'false'))
       process.stdout.write(formatShowConfig(entries));
     config = resolveConfig(entries, registry.options);
@@ -103,13 +122,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   const master = new Master({
     registry,
     log,
-    reloadConfig: () => readConfig(argv, registry, true),
+    reloadConfig: () => readConfig(argv, registry, true, link),
     onExit: (code) => {
       log.sink.close();
       process.exit(code);
     },
   });
   installSignals(master);
+  link?.attach(master, log);
   await master.boot(config);
   startServices(master, log);
 }

@@ -113,6 +113,9 @@ export const coreOptions = {
     aliases: ['plugins'],
   }),
   'plugin-dir': option.string({ help: 'accepted for compatibility: tsgi plugins are built in' }),
+  heartbeat: option.seconds({
+    help: 'under an emperor, send it a heartbeat every N seconds (0 = none); the emperor kills a vassal whose heartbeats stop',
+  }),
   protocol: option.string({
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],
