@@ -94,17 +94,19 @@ export class Emperor {
   }
 
   private update(v: Vassal, spec: VassalSpec): void {
+    const owner = (x: VassalSpec) => (x.owner ? `${x.owner.uid}:${x.owner.gid}` : '');
+    const ownerChanged = this.s.tyrant && owner(spec) !== owner(v.spec);
     if (v.state === 'cursed') {
-      if (v.successor || spec.version !== v.spec.version) v.successor = spec;
+      if (v.successor || spec.version !== v.spec.version || ownerChanged) v.successor = spec;
       return;
     }
-    if (spec.version === v.spec.version) return;
-    const owner = (x: VassalSpec) => (x.owner ? `${x.owner.uid}:${x.owner.gid}` : '');
+    if (spec.version === v.spec.version && !ownerChanged) return;
     if (v.state === 'blacklisted' || v.state === 'refused') {
       v.spec = spec;
       this.log.info(`vassal ${v.name} changed; starting it now`);
       this.startVassal(v, false);
-    } else if (this.s.tyrant && owner(spec) !== owner(v.spec)) {
+    } else if (ownerChanged) {
+      // uWSGI stops a tyrant vassal whose file changed hands; tsgi starts it again as the new owner
       this.log.info(`vassal ${v.name}: the owner of its file changed; restarting it as ${owner(spec)}`);
       v.successor = spec;
       v.curse(true, this.curseToleranceMs(v));

@@ -74,8 +74,10 @@ export class EmperorProcess {
         return m !== undefined;
       },
       timeoutMs,
-      `${re} (#${count}) in the emperor output:\n${this.output}`,
-    );
+      `${re} (#${count}) in the emperor output`,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}:\n${this.output}`);
+    });
     this.noteTree();
     return m!;
   }
@@ -85,16 +87,13 @@ export class EmperorProcess {
     return [...this.output.matchAll(new RegExp(re.source, 'g'))].length;
   }
 
-  /** The URL and pid from the latest "vassal NAME (pid N) is loyal: http://..." line. */
+  /** The pid and first TCP URL ('' if none) from the latest "vassal NAME (pid N) is loyal: ..." line. */
   loyal(name: string): { pid: number; url: string } {
-    const re = new RegExp(
-      `vassal ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid (\\d+)\\) is loyal: http://(\\S+)`,
-      'g',
-    );
-    const all = [...this.output.matchAll(re)];
+    const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const all = [...this.output.matchAll(new RegExp(`vassal ${esc} \\(pid (\\d+)\\) is loyal(.*)$`, 'gm'))];
     const m = all[all.length - 1];
     if (!m) throw new Error(`vassal ${name} never became loyal:\n${this.output}`);
-    return { pid: Number(m[1]), url: `http://${m[2]}` };
+    return { pid: Number(m[1]), url: /http:\/\/\S+/.exec(m[2]!)?.[0] ?? '' };
   }
 
   /** Wait for vassal `name` to become loyal (the `count`-th time); returns its pid and URL. */
