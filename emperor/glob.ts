@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
 /** Whether `text` has glob(3) magic characters (`*`, `?`, `[`). */
@@ -47,7 +47,8 @@ export function expandGlob(pattern: string, cwd: string): { paths: string[]; dir
     const next: string[] = [];
     for (const base of current) {
       if (!hasMagic(seg)) {
-        next.push(base === '' ? seg : join(base, seg));
+        const p = base === '' ? seg : join(base, seg);
+        if (existsSync(resolve(cwd, p))) next.push(p);
         continue;
       }
       const re = segmentRegExp(seg);

@@ -49,7 +49,7 @@ export function normalizeArgs(argv: readonly string[], index: OptionIndex): stri
     if (a.startsWith('-')) {
       out.push(a);
       const name = a.replace(/^--?/, '');
-      const takesValue = !name.includes('=') && index.get(name)?.spec.arity !== 'none';
+      const takesValue = !name.includes('=') && index.get(name)?.spec.arity === 'required';
       const next = argv[i + 1];
       if (takesValue && next !== undefined && !next.startsWith('-')) out.push(argv[++i]!);
     } else out.push('--emperor', a);

@@ -169,6 +169,10 @@ describe('emperor: vassals from a directory', () => {
       vassal(dir.path, 'b.ini', 'b');
       const a = await emperor.waitLoyal('a.ini');
       const b = await emperor.waitLoyal('b.ini');
+      emperor.signal('SIGUSR1');
+      await emperor.waitForLine(
+        new RegExp(`vassal a\\.ini pid ${a.pid} loyal loyal 1 respawns 0 blacklist - last exit -`),
+      );
       emperor.signal('SIGHUP');
       await emperor.waitForLine(/vassal a\.ini reloaded/);
       await emperor.waitForLine(/vassal b\.ini reloaded/);
@@ -242,6 +246,27 @@ describe('emperor: vassals from a directory', () => {
       renameSync(`${real}.new`, real);
       await emperor.waitForLine(/vassal linked\.ini reloaded/);
       assert.equal((await whoami(l.url)).tag, 'two');
+      assert.equal(await emperor.stop(), 0);
+    } finally {
+      emperor.kill();
+      dir.cleanup();
+    }
+  });
+
+  test('a quoted glob: every matching file is a vassal named by its path', async () => {
+    const dir = tempDir();
+    const { mkdirSync } = await import('node:fs');
+    for (const app of ['shop', 'blog']) mkdirSync(join(dir.path, app));
+    const emperor = new EmperorProcess([`glob://${dir.path}/*/vassal.ini`, ...FAST]);
+    try {
+      vassal(join(dir.path, 'shop'), 'vassal.ini', 'shop');
+      vassal(join(dir.path, 'blog'), 'other.ini', 'ignored');
+      const shop = await emperor.waitLoyal(join(dir.path, 'shop', 'vassal.ini'));
+      assert.equal((await whoami(shop.url)).tag, 'shop');
+      vassal(join(dir.path, 'blog'), 'vassal.ini', 'blog');
+      const blog = await emperor.waitLoyal(join(dir.path, 'blog', 'vassal.ini'));
+      assert.equal((await whoami(blog.url)).tag, 'blog');
+      assert.doesNotMatch(emperor.output, /other\.ini/);
       assert.equal(await emperor.stop(), 0);
     } finally {
       emperor.kill();
