@@ -13,7 +13,6 @@ import {
 import { type LoadOptions, loadConfigEntries } from '../config/load.js';
 import type { ConfigEntry } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { collectProcessMetrics, registry } from '../metrics/registry.js';
 import { channels, type MasterLifecycleEvent } from './events.js';
 import type { Master } from './master.js';
 
@@ -194,12 +193,17 @@ export class EmperorLink {
         else this.pendingStop = msg.graceful;
         break;
       case 'metrics-request':
-        collectProcessMetrics();
-        registry.getMetricsAsJSON().then(
-          (metrics) =>
-            this.send({ type: 'metrics', id: msg.id, metrics: metrics as unknown as MetricJSON[] }),
-          (err: Error) => this.log?.warn(`tsgi: cannot gather metrics for the emperor: ${err.message}`),
-        );
+        // prom-client is loaded at the first scrape, not at boot (it costs ~6 MB of PSS per process)
+        import('../metrics/registry.js')
+          .then(({ collectProcessMetrics, registry }) => {
+            collectProcessMetrics();
+            return registry.getMetricsAsJSON();
+          })
+          .then(
+            (metrics) =>
+              this.send({ type: 'metrics', id: msg.id, metrics: metrics as unknown as MetricJSON[] }),
+            (err: Error) => this.log?.warn(`tsgi: cannot gather metrics for the emperor: ${err.message}`),
+          );
         break;
     }
   }
