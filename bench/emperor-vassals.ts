@@ -146,9 +146,9 @@ async function run(peer: Peer, n: number) {
     await sleep(1500); // the emperor is up and has scanned the empty directory
     const ports = await freePorts(n);
     // write every file under a hidden name first, then rename them all in: one "drop"
-    ports.forEach((p, i) => writeFileSync(join(dir, `.v${i}.tmp`), peer.ini(p)));
+    for (const [i, p] of ports.entries()) writeFileSync(join(dir, `.v${i}.tmp`), peer.ini(p));
     t0 = performance.now();
-    ports.forEach((_, i) => renameSync(join(dir, `.v${i}.tmp`), join(dir, `v${i}.ini`)));
+    for (const i of ports.keys()) renameSync(join(dir, `.v${i}.tmp`), join(dir, `v${i}.ini`));
     const deadline = t0 + 180_000;
     const answeredAt = await Promise.all(
       ports.map(async (p) => {
