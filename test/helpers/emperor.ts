@@ -2,12 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { alive, childPids, ROOT, runs, tempDir, waitFor } from './tsgi.js';
+import { childPids, ROOT, runs, TsgiProcess, tempDir, waitFor } from './tsgi.js';
 
 /** The built `tsgi-emperor` entry point. */
 export const EMPEROR_BIN = join(ROOT, 'dist', 'emperor', 'cli.js');
-/** The built `tsgi` entry point (also an emperor with `--emperor`). */
-const TSGI_BIN = join(ROOT, 'dist', 'core', 'cli.js');
 
 /** Every descendant of `pid` (children, grandchildren, ...), from /proc. */
 export function descendants(pid: number): number[] {
@@ -27,48 +25,22 @@ export function writeVassal(dir: string, file: string, options: Record<string, s
 }
 
 /** A running emperor started by a test (`tsgi --emperor ...`, or the `tsgi-emperor` bin). */
-export class EmperorProcess {
-  readonly child: ChildProcess;
-  output = '';
-  exitCode: number | null | undefined = undefined;
-  /** Every process seen below the emperor (vassal masters and their workers). */
-  readonly seen = new Set<number>();
-  private readonly waiters: Array<(c: number | null) => void> = [];
-
+export class EmperorProcess extends TsgiProcess {
   constructor(
     args: string[],
     opts: { bin?: 'tsgi' | 'tsgi-emperor'; cwd?: string; env?: NodeJS.ProcessEnv } = {},
   ) {
-    const bin = opts.bin === 'tsgi-emperor' ? EMPEROR_BIN : TSGI_BIN;
-    const argv = opts.bin === 'tsgi-emperor' ? args : ['--emperor', ...args];
-    this.child = spawn(process.execPath, [bin, ...argv], {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const collect = (d: Buffer) => {
-      this.output += d.toString();
-    };
-    this.child.stdout!.on('data', collect);
-    this.child.stderr!.on('data', collect);
-    this.child.on('exit', (code) => {
-      this.exitCode = code;
-      for (const w of this.waiters.splice(0)) w(code);
-    });
+    const own = opts.bin === 'tsgi-emperor';
+    super(own ? args : ['--emperor', ...args], { ...opts, bin: own ? EMPEROR_BIN : undefined });
   }
 
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  /** Wait for a log line matching `re` (a global `re` counts matches: waits for the `count`-th). */
-  async waitForLine(re: RegExp, timeoutMs = 20_000, count = 1): Promise<RegExpMatchArray> {
+  /** Wait for the `count`-th log line matching `re`; returns that match. */
+  override async waitForLine(re: RegExp, timeoutMs = 20_000, count = 1): Promise<RegExpMatchArray> {
     const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`);
     let m: RegExpMatchArray | undefined;
     await waitFor(
       () => {
-        const all = [...this.output.matchAll(g)];
-        m = all[count - 1];
+        m = [...this.output.matchAll(g)][count - 1];
         if (!m && this.exitCode !== undefined)
           throw new Error(`the emperor exited (${this.exitCode}) before ${re}:\n${this.output}`);
         return m !== undefined;
@@ -89,8 +61,9 @@ export class EmperorProcess {
 
   /** The pid and first TCP URL ('' if none) from the latest "vassal NAME (pid N) is loyal: ..." line. */
   loyal(name: string): { pid: number; url: string } {
-    const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const all = [...this.output.matchAll(new RegExp(`vassal ${esc} \\(pid (\\d+)\\) is loyal(.*)$`, 'gm'))];
+    const all = [
+      ...this.output.matchAll(new RegExp(`vassal ${escapeRe(name)} \\(pid (\\d+)\\) is loyal(.*)$`, 'gm')),
+    ];
     const m = all[all.length - 1];
     if (!m) throw new Error(`vassal ${name} never became loyal:\n${this.output}`);
     return { pid: Number(m[1]), url: /http:\/\/\S+/.exec(m[2]!)?.[0] ?? '' };
@@ -98,78 +71,35 @@ export class EmperorProcess {
 
   /** Wait for vassal `name` to become loyal (the `count`-th time); returns its pid and URL. */
   async waitLoyal(name: string, count = 1, timeoutMs = 20_000): Promise<{ pid: number; url: string }> {
-    const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    await this.waitForLine(new RegExp(`vassal ${esc} \\(pid \\d+\\) is loyal`), timeoutMs, count);
+    await this.waitForLine(new RegExp(`vassal ${escapeRe(name)} \\(pid \\d+\\) is loyal`), timeoutMs, count);
     return this.loyal(name);
   }
 
-  /** Record every process below the emperor now. */
+  /** Record every process below the emperor now (vassal masters and their workers). */
   noteTree(): number[] {
     const all = descendants(this.pid);
-    for (const p of all) this.seen.add(p);
+    for (const p of all) this.seenPids.add(p);
     return all;
   }
 
-  /** The `address` a `... on X` line announced (stats server, prometheus). */
+  override noteChildren(): void {
+    this.noteTree();
+  }
+
+  /** The address a `... on X` line announced (stats server, prometheus). */
   async address(what: 'stats server' | 'prometheus metrics'): Promise<string> {
     const m = await this.waitForLine(new RegExp(`${what} on (?:http://)?(\\S+?)(?:/metrics)?$`, 'm'));
     return m[1]!;
   }
 
-  signal(sig: NodeJS.Signals): void {
-    this.child.kill(sig);
-  }
-
-  wait(timeoutMs = 30_000): Promise<number | null> {
-    if (this.exitCode !== undefined) return Promise.resolve(this.exitCode);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`the emperor did not exit within ${timeoutMs} ms:\n${this.output}`)),
-        timeoutMs,
-      );
-      this.waiters.push((c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-  }
-
-  /**
-   * SIGTERM, wait for the exit, and check that no process ever seen below the emperor survives
-   * (killing leftovers by pid so a failing test leaks nothing). Returns the exit code.
-   */
-  async stop(timeoutMs = 30_000): Promise<number | null> {
-    if (this.exitCode === undefined) this.noteTree();
-    if (this.exitCode === undefined) this.signal('SIGTERM');
-    let code: number | null;
-    try {
-      code = await this.wait(timeoutMs);
-    } catch (err) {
-      this.kill();
-      throw err;
-    }
-    const survivors: number[] = [];
-    await waitFor(() => [...this.seen].every((p) => !alive(p)), 5000, 'vassals to exit').catch(() => {
-      for (const p of this.seen) if (alive(p)) survivors.push(p);
-    });
-    this.kill();
-    if (survivors.length)
-      throw new Error(`processes survived the emperor: ${survivors.join(', ')}\n${this.output}`);
-    return code;
-  }
-
-  /** SIGKILL the emperor and everything seen below it (cleanup of last resort). */
-  kill(): void {
-    for (const p of [...this.seen, ...descendants(this.pid)])
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {}
-    if (this.exitCode === undefined)
-      try {
-        this.child.kill('SIGKILL');
-      } catch {}
+  /** SIGKILL the emperor and everything below it (cleanup of last resort). */
+  override kill(): void {
+    this.noteTree();
+    super.kill();
   }
 }
+
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for a test's own servers). */
 export async function freePort(): Promise<number> {

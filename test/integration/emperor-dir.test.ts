@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EmperorProcess, readStats, writeVassal } from '../helpers/emperor.js';
@@ -26,6 +26,25 @@ async function whoami(url: string): Promise<{ pid: number; ppid: number; tag: st
   return JSON.parse(r.text);
 }
 
+/**
+ * Run `body` against an emperor started with `args(dir)` on a fresh temp directory; the emperor and
+ * everything below it are killed and the directory removed whatever happens.
+ */
+async function inEmperor(
+  args: (dir: string) => string[],
+  body: (emperor: EmperorProcess, dir: string) => Promise<void>,
+  opts: { bin?: 'tsgi-emperor' } = {},
+): Promise<void> {
+  const dir = tempDir();
+  const emperor = new EmperorProcess(args(dir.path), opts);
+  try {
+    await body(emperor, dir.path);
+  } finally {
+    emperor.kill();
+    dir.cleanup();
+  }
+}
+
 const refused = async (url: string) =>
   fetchRaw(url, { timeoutMs: 2000 }).then(
     () => false,
@@ -34,243 +53,228 @@ const refused = async (url: string) =>
 
 describe('emperor: vassals from a directory', () => {
   test('drop, touch, edit, rename and remove a vassal file', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST]);
-    try {
-      vassal(dir.path, 'a.ini', 'v1');
-      const a = await emperor.waitLoyal('a.ini');
-      const first = await whoami(a.url);
-      assert.equal(first.tag, 'v1');
-      assert.equal(first.ppid, a.pid, 'the worker belongs to the vassal the emperor reported');
-      assert.equal(first.cwd, dir.path, 'a vassal runs in the vassals directory, as in uWSGI');
+    await inEmperor(
+      (dir) => [dir, ...FAST],
+      async (emperor, dir) => {
+        vassal(dir, 'a.ini', 'v1');
+        const a = await emperor.waitLoyal('a.ini');
+        const first = await whoami(a.url);
+        assert.equal(first.tag, 'v1');
+        assert.equal(first.ppid, a.pid, 'the worker belongs to the vassal the emperor reported');
+        assert.equal(first.cwd, dir, 'a vassal runs in the vassals directory, as in uWSGI');
 
-      // touch: graceful reload of that vassal only (same master, new workers)
-      const later = new Date(Date.now() + 2000);
-      utimesSync(join(dir.path, 'a.ini'), later, later);
-      await emperor.waitForLine(/vassal a\.ini reloaded/);
-      const touched = await whoami(a.url);
-      assert.equal(touched.ppid, a.pid, 'a reload keeps the vassal master');
-      assert.notEqual(touched.pid, first.pid, 'a reload starts new workers');
+        // touch: graceful reload of that vassal only (same master, new workers)
+        const later = new Date(Date.now() + 2000);
+        utimesSync(join(dir, 'a.ini'), later, later);
+        await emperor.waitForLine(/vassal a\.ini reloaded/);
+        const touched = await whoami(a.url);
+        assert.equal(touched.ppid, a.pid, 'a reload keeps the vassal master');
+        assert.notEqual(touched.pid, first.pid, 'a reload starts new workers');
 
-      // edit: the new config is read on reload
-      vassal(dir.path, 'a.ini', 'v2');
-      await emperor.waitForLine(/vassal a\.ini reloaded/, 20_000, 2);
-      assert.equal((await whoami(a.url)).tag, 'v2');
+        // edit: the new config is read on reload
+        vassal(dir, 'a.ini', 'v2');
+        await emperor.waitForLine(/vassal a\.ini reloaded/, 20_000, 2);
+        assert.equal((await whoami(a.url)).tag, 'v2');
 
-      // rename: the old name stops, the new name starts
-      renameSync(join(dir.path, 'a.ini'), join(dir.path, 'b.ini'));
-      const b = await emperor.waitLoyal('b.ini');
-      await emperor.waitForLine(/vassal a\.ini stopped \(exit code 0\)/);
-      assert.equal(alive(a.pid), false);
-      assert.equal((await whoami(b.url)).tag, 'v2');
-      assert.ok(await refused(a.url), 'the stopped vassal no longer answers');
+        // rename: the old name stops, the new name starts
+        renameSync(join(dir, 'a.ini'), join(dir, 'b.ini'));
+        const b = await emperor.waitLoyal('b.ini');
+        await emperor.waitForLine(/vassal a\.ini stopped \(exit code 0\)/);
+        assert.equal(alive(a.pid), false);
+        assert.equal((await whoami(b.url)).tag, 'v2');
+        assert.ok(await refused(a.url), 'the stopped vassal no longer answers');
 
-      // remove: graceful stop
-      rmSync(join(dir.path, 'b.ini'));
-      await emperor.waitForLine(/vassal b\.ini stopped \(exit code 0\)/);
-      assert.equal(alive(b.pid), false);
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+        // remove: graceful stop
+        rmSync(join(dir, 'b.ini'));
+        await emperor.waitForLine(/vassal b\.ini stopped \(exit code 0\)/);
+        assert.equal(alive(b.pid), false);
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
   });
 
   test('a crash-looping vassal is blacklisted with a growing delay while a healthy one keeps serving', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST, '--emperor-stats', '127.0.0.1:0']);
-    try {
-      vassal(dir.path, 'good.ini', 'good');
-      const good = await emperor.waitLoyal('good.ini');
-      vassal(dir.path, 'bad.ini', 'bad', { 'wsgi-file': join(FIXTURES, 'apps', 'broken.py') });
-      await emperor.waitForLine(
-        /vassal bad\.ini exited before becoming loyal \(exit code 1\); blacklisted \(attempt 1\), next start in 200 ms/,
-      );
-      // keep the healthy vassal busy while the bad one loops
-      const until = Date.now() + 1500;
-      const statuses: number[] = [];
-      while (Date.now() < until) statuses.push((await fetchRaw(`${good.url}/`)).status);
-      assert.ok(statuses.length > 0 && statuses.every((s) => s === 200));
-      await emperor.waitForLine(/blacklisted \(attempt 3\), next start in 600 ms/);
-      await emperor.waitForLine(/blacklisted \(attempt 4\), next start in 600 ms/); // capped
-      const stats = await readStats(await emperor.address('stats server'));
-      const vassals = stats.vassals as Array<Record<string, unknown>>;
-      const bad = vassals.find((v) => v.id === 'bad.ini')!;
-      assert.ok(bad.state === 'blacklisted' || bad.state === 'spawning', `state ${bad.state}`);
-      assert.equal(bad.loyal, 0);
-      assert.ok((bad.respawns as number) >= 4);
-      assert.deepEqual((bad.last_exit as { code: number }).code, 1);
-      const entry = (stats.blacklist as Array<Record<string, unknown>>).find((e) => e.id === 'bad.ini')!;
-      assert.ok((entry.attempt as number) >= 4);
-      assert.equal(entry.delay_ms, 600);
-      const goodStats = vassals.find((v) => v.id === 'good.ini')!;
-      assert.equal(goodStats.state, 'loyal');
-      assert.equal(goodStats.pid, good.pid);
-      assert.equal(goodStats.respawns, 0);
-      for (const key of [
-        'id',
-        'pid',
-        'born',
-        'last_mod',
-        'loyal',
-        'ready',
-        'accepting',
-        'cursed',
-        'uid',
-        'gid',
-        'monitor',
-      ])
-        assert.ok(key in goodStats, `uWSGI stats key ${key}`);
+    await inEmperor(
+      (dir) => [dir, ...FAST, '--emperor-stats', '127.0.0.1:0'],
+      async (emperor, dir) => {
+        vassal(dir, 'good.ini', 'good');
+        const good = await emperor.waitLoyal('good.ini');
+        vassal(dir, 'bad.ini', 'bad', { 'wsgi-file': join(FIXTURES, 'apps', 'broken.py') });
+        await emperor.waitForLine(
+          /vassal bad\.ini exited before becoming loyal \(exit code 1\); blacklisted \(attempt 1\), next start in 200 ms/,
+        );
+        // keep the healthy vassal busy while the bad one loops
+        const until = Date.now() + 1500;
+        const statuses: number[] = [];
+        while (Date.now() < until) statuses.push((await fetchRaw(`${good.url}/`)).status);
+        assert.ok(statuses.length > 0 && statuses.every((s) => s === 200));
+        await emperor.waitForLine(/blacklisted \(attempt 3\), next start in 600 ms/);
+        await emperor.waitForLine(/blacklisted \(attempt 4\), next start in 600 ms/); // capped
+        const stats = await readStats(await emperor.address('stats server'));
+        const vassals = stats.vassals as Array<Record<string, unknown>>;
+        const bad = vassals.find((v) => v.id === 'bad.ini')!;
+        assert.ok(bad.state === 'blacklisted' || bad.state === 'spawning', `state ${bad.state}`);
+        assert.equal(bad.loyal, 0);
+        assert.ok((bad.respawns as number) >= 4);
+        assert.deepEqual((bad.last_exit as { code: number }).code, 1);
+        const entry = (stats.blacklist as Array<Record<string, unknown>>).find((e) => e.id === 'bad.ini')!;
+        assert.ok((entry.attempt as number) >= 4);
+        assert.equal(entry.delay_ms, 600);
+        const goodStats = vassals.find((v) => v.id === 'good.ini')!;
+        assert.equal(goodStats.state, 'loyal');
+        assert.equal(goodStats.pid, good.pid);
+        assert.equal(goodStats.respawns, 0);
+        for (const key of [
+          'id',
+          'pid',
+          'born',
+          'last_mod',
+          'loyal',
+          'ready',
+          'accepting',
+          'cursed',
+          'uid',
+          'gid',
+          'monitor',
+        ])
+          assert.ok(key in goodStats, `uWSGI stats key ${key}`);
 
-      // fixing the config starts it at once and takes it off the blacklist
-      vassal(dir.path, 'bad.ini', 'fixed');
-      const fixed = await emperor.waitLoyal('bad.ini');
-      assert.equal((await whoami(fixed.url)).tag, 'fixed');
-      await emperor.waitForLine(/vassal bad\.ini left the blacklist/);
-      assert.equal(good.pid, emperor.loyal('good.ini').pid, 'the healthy vassal was never restarted');
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+        // fixing the config starts it at once and takes it off the blacklist
+        vassal(dir, 'bad.ini', 'fixed');
+        const fixed = await emperor.waitLoyal('bad.ini');
+        assert.equal((await whoami(fixed.url)).tag, 'fixed');
+        await emperor.waitForLine(/vassal bad\.ini left the blacklist/);
+        assert.equal(good.pid, emperor.loyal('good.ini').pid, 'the healthy vassal was never restarted');
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
   });
 
   test('one Prometheus endpoint shows the emperor and every vassal with a vassal label', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST, '--emperor-prometheus', '127.0.0.1:0']);
-    try {
-      vassal(dir.path, 'one.ini', '1');
-      vassal(dir.path, 'two.ini', '2');
-      await emperor.waitLoyal('one.ini');
-      await emperor.waitLoyal('two.ini');
-      const r = await fetchRaw(`http://${await emperor.address('prometheus metrics')}/metrics`);
-      assert.equal(r.status, 200);
-      assert.match(r.headers['content-type'] ?? '', /^text\/plain/);
-      assert.match(r.text, /^tsgi_emperor_vassals\{state="loyal"\} 2$/m);
-      assert.match(r.text, /^tsgi_emperor_spawns_total 2$/m);
-      assert.match(r.text, /^tsgi_emperor_blacklistings_total 0$/m);
-      for (const name of ['one.ini', 'two.ini'])
-        assert.match(
-          r.text,
-          new RegExp(`^process_resident_memory_bytes\\{vassal="${name.replace('.', '\\.')}"\\} \\d+`, 'm'),
-        );
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [dir, ...FAST, '--emperor-prometheus', '127.0.0.1:0'],
+      async (emperor, dir) => {
+        vassal(dir, 'one.ini', '1');
+        vassal(dir, 'two.ini', '2');
+        await emperor.waitLoyal('one.ini');
+        await emperor.waitLoyal('two.ini');
+        const r = await fetchRaw(`http://${await emperor.address('prometheus metrics')}/metrics`);
+        assert.equal(r.status, 200);
+        assert.match(r.headers['content-type'] ?? '', /^text\/plain/);
+        assert.match(r.text, /^tsgi_emperor_vassals\{state="loyal"\} 2$/m);
+        assert.match(r.text, /^tsgi_emperor_spawns_total 2$/m);
+        assert.match(r.text, /^tsgi_emperor_blacklistings_total 0$/m);
+        for (const name of ['one.ini', 'two.ini'])
+          assert.match(
+            r.text,
+            new RegExp(`^process_resident_memory_bytes\\{vassal="${name.replace('.', '\\.')}"\\} \\d+`, 'm'),
+          );
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
   });
 
   test('SIGHUP reloads every vassal; SIGTERM stops them all and leaves no process behind', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST]);
-    try {
-      vassal(dir.path, 'a.ini', 'a', { processes: 2 });
-      vassal(dir.path, 'b.ini', 'b');
-      const a = await emperor.waitLoyal('a.ini');
-      const b = await emperor.waitLoyal('b.ini');
-      emperor.signal('SIGUSR1');
-      await emperor.waitForLine(
-        new RegExp(`vassal a\\.ini pid ${a.pid} loyal loyal 1 respawns 0 blacklist - last exit -`),
-      );
-      emperor.signal('SIGHUP');
-      await emperor.waitForLine(/vassal a\.ini reloaded/);
-      await emperor.waitForLine(/vassal b\.ini reloaded/);
-      assert.equal((await whoami(a.url)).ppid, a.pid);
-      assert.equal((await whoami(b.url)).ppid, b.pid);
-      const tree = emperor.noteTree();
-      assert.ok(tree.length >= 5, `two masters and three workers, saw ${tree.join(' ')}`);
-      assert.equal(await emperor.stop(), 0);
-      assert.match(emperor.output, /the emperor is buried/);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [dir, ...FAST],
+      async (emperor, dir) => {
+        vassal(dir, 'a.ini', 'a', { processes: 2 });
+        vassal(dir, 'b.ini', 'b');
+        const a = await emperor.waitLoyal('a.ini');
+        const b = await emperor.waitLoyal('b.ini');
+        emperor.signal('SIGUSR1');
+        await emperor.waitForLine(
+          new RegExp(`vassal a\\.ini pid ${a.pid} loyal loyal 1 respawns 0 blacklist - last exit -`),
+        );
+        emperor.signal('SIGHUP');
+        await emperor.waitForLine(/vassal a\.ini reloaded/);
+        await emperor.waitForLine(/vassal b\.ini reloaded/);
+        assert.equal((await whoami(a.url)).ppid, a.pid);
+        assert.equal((await whoami(b.url)).ppid, b.pid);
+        const tree = emperor.noteTree();
+        assert.ok(tree.length >= 5, `two masters and three workers, saw ${tree.join(' ')}`);
+        assert.equal(await emperor.stop(), 0);
+        assert.match(emperor.output, /the emperor is buried/);
+      },
+    );
   });
 
   test('a killed emperor leaves no orphans: its vassals stop on their own', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST]);
-    try {
-      vassal(dir.path, 'a.ini', 'a');
-      await emperor.waitLoyal('a.ini');
-      const tree = emperor.noteTree();
-      assert.ok(tree.length >= 2);
-      emperor.signal('SIGKILL');
-      await emperor.wait();
-      await waitFor(() => tree.every((p) => !alive(p)), 15_000, `vassal processes ${tree.join(' ')} to exit`);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [dir, ...FAST],
+      async (emperor, dir) => {
+        vassal(dir, 'a.ini', 'a');
+        await emperor.waitLoyal('a.ini');
+        const tree = emperor.noteTree();
+        assert.ok(tree.length >= 2);
+        emperor.signal('SIGKILL');
+        await emperor.wait();
+        await waitFor(
+          () => tree.every((p) => !alive(p)),
+          15_000,
+          `vassal processes ${tree.join(' ')} to exit`,
+        );
+      },
+    );
   });
 
   test('tsgi-emperor DIR: a vassal whose heartbeats stop is killed and respawned', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST, '--emperor-required-heartbeat', '2'], {
-      bin: 'tsgi-emperor',
-    });
-    try {
-      vassal(dir.path, 'hb.ini', 'hb', { heartbeat: 1 });
-      const first = await emperor.waitLoyal('hb.ini');
-      await new Promise((r) => setTimeout(r, 1500));
-      process.kill(first.pid, 'SIGSTOP'); // a hung master: no heartbeat
-      await emperor.waitForLine(
-        /vassal hb\.ini sent no heartbeat in the last 2 s; killing and respawning it/,
-      );
-      const second = await emperor.waitLoyal('hb.ini', 2);
-      assert.notEqual(second.pid, first.pid);
-      assert.equal(alive(first.pid), false);
-      assert.equal((await whoami(second.url)).tag, 'hb');
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [dir, ...FAST, '--emperor-required-heartbeat', '2'],
+      async (emperor, dir) => {
+        vassal(dir, 'hb.ini', 'hb', { heartbeat: 1 });
+        const first = await emperor.waitLoyal('hb.ini');
+        await new Promise((r) => setTimeout(r, 1500));
+        process.kill(first.pid, 'SIGSTOP'); // a hung master: no heartbeat
+        await emperor.waitForLine(
+          /vassal hb\.ini sent no heartbeat in the last 2 s; killing and respawning it/,
+        );
+        const second = await emperor.waitLoyal('hb.ini', 2);
+        assert.notEqual(second.pid, first.pid);
+        assert.equal(alive(first.pid), false);
+        assert.equal((await whoami(second.url)).tag, 'hb');
+        assert.equal(await emperor.stop(), 0);
+      },
+      { bin: 'tsgi-emperor' },
+    );
   });
 
   test('symlinks and files replaced by rename are seen; foreign config formats are named and ignored', async () => {
-    const dir = tempDir();
-    const emperor = new EmperorProcess([dir.path, ...FAST]);
-    try {
-      const real = vassal(dir.path, 'real.conf', 'one');
-      const { symlinkSync } = await import('node:fs');
-      symlinkSync(real, join(dir.path, 'linked.ini'));
-      writeFileSync(join(dir.path, 'other.yaml'), 'uwsgi:\n  processes: 1\n');
-      const l = await emperor.waitLoyal('linked.ini');
-      assert.equal((await whoami(l.url)).tag, 'one');
-      await emperor.waitForLine(/other\.yaml: tsgi reads only \.ini vassal configs; ignored/);
-      // an editor saving by writing a new file and renaming it over the old one
-      const tmp = vassal(dir.path, '.real.conf.swp', 'two');
-      copyFileSync(tmp, `${real}.new`);
-      renameSync(`${real}.new`, real);
-      await emperor.waitForLine(/vassal linked\.ini reloaded/);
-      assert.equal((await whoami(l.url)).tag, 'two');
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [dir, ...FAST],
+      async (emperor, dir) => {
+        const real = vassal(dir, 'real.conf', 'one');
+        symlinkSync(real, join(dir, 'linked.ini'));
+        writeFileSync(join(dir, 'other.yaml'), 'uwsgi:\n  processes: 1\n');
+        const l = await emperor.waitLoyal('linked.ini');
+        assert.equal((await whoami(l.url)).tag, 'one');
+        await emperor.waitForLine(/other\.yaml: tsgi reads only \.ini vassal configs; ignored/);
+        // an editor saving by writing a new file and renaming it over the old one
+        const tmp = vassal(dir, '.real.conf.swp', 'two');
+        copyFileSync(tmp, `${real}.new`);
+        renameSync(`${real}.new`, real);
+        await emperor.waitForLine(/vassal linked\.ini reloaded/);
+        assert.equal((await whoami(l.url)).tag, 'two');
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
   });
 
   test('a quoted glob: every matching file is a vassal named by its path', async () => {
-    const dir = tempDir();
-    const { mkdirSync } = await import('node:fs');
-    for (const app of ['shop', 'blog']) mkdirSync(join(dir.path, app));
-    const emperor = new EmperorProcess([`glob://${dir.path}/*/vassal.ini`, ...FAST]);
-    try {
-      vassal(join(dir.path, 'shop'), 'vassal.ini', 'shop');
-      vassal(join(dir.path, 'blog'), 'other.ini', 'ignored');
-      const shop = await emperor.waitLoyal(join(dir.path, 'shop', 'vassal.ini'));
-      assert.equal((await whoami(shop.url)).tag, 'shop');
-      vassal(join(dir.path, 'blog'), 'vassal.ini', 'blog');
-      const blog = await emperor.waitLoyal(join(dir.path, 'blog', 'vassal.ini'));
-      assert.equal((await whoami(blog.url)).tag, 'blog');
-      assert.doesNotMatch(emperor.output, /other\.ini/);
-      assert.equal(await emperor.stop(), 0);
-    } finally {
-      emperor.kill();
-      dir.cleanup();
-    }
+    await inEmperor(
+      (dir) => [`glob://${dir}/*/vassal.ini`, ...FAST],
+      async (emperor, dir) => {
+        for (const app of ['shop', 'blog']) mkdirSync(join(dir, app));
+        vassal(join(dir, 'shop'), 'vassal.ini', 'shop');
+        vassal(join(dir, 'blog'), 'other.ini', 'ignored');
+        const shop = await emperor.waitLoyal(join(dir, 'shop', 'vassal.ini'));
+        assert.equal((await whoami(shop.url)).tag, 'shop');
+        vassal(join(dir, 'blog'), 'vassal.ini', 'blog');
+        const blog = await emperor.waitLoyal(join(dir, 'blog', 'vassal.ini'));
+        assert.equal((await whoami(blog.url)).tag, 'blog');
+        assert.doesNotMatch(emperor.output, /other\.ini/);
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
   });
 });
