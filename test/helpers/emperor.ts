@@ -121,10 +121,14 @@ export class RedisServer {
   private proc: ChildProcess | null = null;
   private readonly dir = tempDir('tsgi-redis-');
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extra: readonly string[],
+  ) {}
 
-  static async start(port?: number): Promise<RedisServer> {
-    const r = new RedisServer(port ?? (await freePort()));
+  /** Start a server; `extra` arguments go to redis-server (e.g. `--rename-command CONFIG ""`). */
+  static async start(port?: number, extra: readonly string[] = []): Promise<RedisServer> {
+    const r = new RedisServer(port ?? (await freePort()), extra);
     await r.up();
     return r;
   }
@@ -148,6 +152,7 @@ export class RedisServer {
         'no',
         '--dir',
         this.dir.path,
+        ...this.extra,
       ],
       { stdio: 'ignore' },
     );

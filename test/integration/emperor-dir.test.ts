@@ -277,4 +277,23 @@ describe('emperor: vassals from a directory', () => {
       },
     );
   });
+
+  test('a cursed vassal that does not stop within the curse tolerance is killed with its workers', async () => {
+    await inEmperor(
+      (dir) => [dir, ...FAST, '--emperor-curse-tolerance', '1'],
+      async (emperor, dir) => {
+        vassal(dir, 'stuck.ini', 'stuck', { processes: 2 });
+        const v = await emperor.waitLoyal('stuck.ini');
+        const tree = emperor.noteTree();
+        process.kill(v.pid, 'SIGSTOP'); // a master that cannot obey the stop message
+        rmSync(join(dir, 'stuck.ini'));
+        await emperor.waitForLine(
+          /vassal stuck\.ini \(pid \d+\) is still alive 1 s after being cursed; killing it/,
+        );
+        await emperor.waitForLine(/vassal stuck\.ini stopped \(killed by SIGKILL\)/);
+        await waitFor(() => tree.every((p) => !alive(p)), 10_000, 'the vassal and its workers to be gone');
+        assert.equal(await emperor.stop(), 0);
+      },
+    );
+  });
 });

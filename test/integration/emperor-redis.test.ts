@@ -142,9 +142,6 @@ describe('emperor: vassals from Redis', { skip }, () => {
     } finally {
       e.kill();
       dir.cleanup();
-      if (!(await fetchRaw(`http://127.0.0.1:${redis.port}/`, { timeoutMs: 500 }).catch(() => null))) {
-        // nothing: redis is up again (it does not speak HTTP); the suite's after() stops it
-      }
     }
   });
 
@@ -163,6 +160,30 @@ describe('emperor: vassals from Redis', { skip }, () => {
     } finally {
       e.kill();
       await late?.stop();
+      dir.cleanup();
+    }
+  });
+
+  test('a server that refuses CONFIG SET: the emperor polls the hash every second instead', async () => {
+    const locked = await RedisServer.start(undefined, ['--rename-command', 'CONFIG', '']);
+    const dir = tempDir();
+    chmodSync(dir.path, 0o755);
+    const e = new EmperorProcess([
+      `${locked.url}?key=${encodeURIComponent(KEY)}`,
+      '--emperor-freq',
+      '60', // only the 1 s poll can see the new field within the test's wait
+      '--emperor-redis-dir',
+      dir.path,
+    ]);
+    try {
+      await e.waitForLine(/cannot enable keyspace notifications \(.*\); reading the hash every 1 s/);
+      locked.cli('HSET', KEY, 'polled', ini('polled'));
+      const v = await e.waitLoyal('polled', 1, 10_000);
+      assert.equal((await whoami(v.url)).tag, 'polled');
+      assert.equal(await e.stop(), 0);
+    } finally {
+      e.kill();
+      await locked.stop();
       dir.cleanup();
     }
   });
