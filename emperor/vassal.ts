@@ -118,14 +118,22 @@ export class Vassal {
     this.outbox = [];
     this.lastRunS = nowS();
     this.state = 'spawning';
-    const child = spawn(process.execPath, [TSGI_CLI, ...args], {
-      cwd: this.spec.cwd,
-      env: { ...process.env, [EMPEROR_ENV]: '1' },
-      stdio: ['ignore', logFd, logFd, 'ipc'],
-      detached: true,
-      ...(identity.uid !== null ? { uid: identity.uid } : {}),
-      ...(identity.gid !== null ? { gid: identity.gid } : {}),
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [TSGI_CLI, ...args], {
+        cwd: this.spec.cwd,
+        env: { ...process.env, [EMPEROR_ENV]: '1' },
+        stdio: ['ignore', logFd, logFd, 'ipc'],
+        detached: true,
+        ...(identity.uid !== null ? { uid: identity.uid } : {}),
+        ...(identity.gid !== null ? { gid: identity.gid } : {}),
+      });
+    } catch (err) {
+      this.log.error(`vassal ${this.name}: cannot start: ${(err as Error).message}`);
+      this.lastExit = { code: 127, signal: null, atS: nowS() };
+      setImmediate(() => this.events.onExit(this, this.lastExit!));
+      return;
+    }
     this.proc = child;
     let ended = false;
     const end = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -154,15 +162,17 @@ export class Vassal {
     else this.reloadPending = true; // applied once loyal or once the running reload ends
   }
 
-  /** Stop: gracefully (finish in-flight requests) or at once; SIGKILL after `toleranceMs`. */
+  /**
+   * Stop: gracefully (finish in-flight requests) or at once; SIGKILL to the process group after
+   * `toleranceMs`. Asking again gracefully is a no-op; asking at once after a graceful request
+   * hurries it (and restarts the tolerance with the shorter bound).
+   */
   curse(graceful: boolean, toleranceMs: number): void {
-    if (!this.proc) return;
-    const again = this.state === 'cursed';
+    if (!this.proc || (this.state === 'cursed' && graceful)) return;
+    if (this.state !== 'cursed') this.cursedAtS = nowS();
     this.state = 'cursed';
-    if (!again) this.cursedAtS = nowS();
     if (this.ready) this.send({ type: 'stop', graceful });
     else this.signal('SIGTERM');
-    if (again && !graceful) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.log.warn(
