@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 import { builtinPlugins } from '../plugins/index.js';
-import { formatShowConfig, loadConfigEntries } from './config/load.js';
+import {
+  ConfigExitRequest,
+  formatShowConfig,
+  type LoadConfigOptions,
+  loadConfig,
+} from './config/ini-reader.js';
 import { type InstanceConfig, resolveConfig } from './config/resolve.js';
-import type { ConfigEntry } from './config/types.js';
 import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
 import { EmperorLink, inlineConfigName } from './master/emperor-link.js';
@@ -43,22 +47,24 @@ function usage(registry: PluginRegistry): string {
 }
 
 /**
- * Read argv (and the ini files it names) into config entries; under an emperor, an in-band config
- * (`--ini emperor://NAME`) comes from the emperor's latest text. @throws {ConfigError}
+ * How the CLI asks the config reader: tsgi's option arities and plugin names; under an emperor, the
+ * in-band text of `--ini emperor://NAME` (the latest the emperor sent, so a reload reads the new one).
  */
-function readEntries(
-  argv: readonly string[],
+function readerOptions(
   registry: PluginRegistry,
   isReload: boolean,
+  argv: readonly string[],
   link: EmperorLink | null,
-): ConfigEntry[] {
-  const opts = {
-    arity: (name: string) => registry.options.get(name)?.spec.arity,
+): LoadConfigOptions {
+  const inline = link?.inline(argv);
+  return {
+    arity: (name) => registry.options.get(name)?.spec.arity,
     env: process.env,
     cwd: process.cwd(),
     isReload,
+    isPluginLoaded: (name) => registry.find(name) !== undefined,
+    ...(inline ? { inline } : {}),
   };
-  return link ? link.loadEntries(argv, opts) : loadConfigEntries(argv, opts);
 }
 
 /** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
@@ -68,7 +74,8 @@ function readConfig(
   isReload: boolean,
   link: EmperorLink | null,
 ): InstanceConfig {
-  return resolveConfig(readEntries(argv, registry, isReload, link), registry.options);
+  const { entries, warnings } = loadConfig(argv, readerOptions(registry, isReload, argv, link));
+  return resolveConfig(entries, registry.options, {}, warnings);
 }
 
 /** `tsgi --emperor ...` (or an ini with `emperor = ...`) runs the emperor instead of an instance. */
@@ -95,12 +102,17 @@ export async function main(argv: readonly string[]): Promise<void> {
   const boot = new Logger(new LogSink(2));
   let config: InstanceConfig;
   try {
-    const entries = readEntries(argv, registry, false, link);
+    const { entries, warnings } = loadConfig(argv, readerOptions(registry, false, argv, link));
     if (entries.some((e) => e.key === 'emperor')) return runEmperor(argv);
     if (entries.some((e) => e.key === 'show-config' && e.value !== 'false'))
       process.stdout.write(formatShowConfig(entries));
-    config = resolveConfig(entries, registry.options);
+    config = resolveConfig(entries, registry.options, {}, warnings);
   } catch (err) {
+    if (err instanceof ConfigExitRequest) {
+      boot.sink.close();
+      process.exitCode = err.exitCode;
+      return;
+    }
     boot.error(err instanceof TsgiError ? err.message : String((err as Error).stack ?? err));
     boot.sink.close();
     process.exitCode = ExitCode.FAILURE;

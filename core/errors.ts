@@ -30,7 +30,7 @@ export function formatOrigin(origin: ConfigOrigin | null | undefined): string {
   if (origin.source === 'ini' || origin.source === 'emperor')
     return `${origin.file ?? '<ini>'}:${origin.line}`;
   if (origin.source === 'argv') return `command line (arg ${origin.line})`;
-  return 'environment';
+  return origin.file ? `environment (${origin.file})` : 'environment';
 }
 
 /**

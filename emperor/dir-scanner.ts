@@ -1,7 +1,8 @@
 import { type FSWatcher, lstatSync, readdirSync, type Stats, statSync, watch } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fromBytes, toBytes } from '../core/config/bytes.js';
+import { globMark, hasMagic } from '../core/config/glob.js';
 import type { Logger } from '../core/log/logger.js';
-import { expandGlob, hasMagic } from './glob.js';
 import type { Scanner, Snapshot, VassalSpec } from './scanner.js';
 
 /** Config extensions uWSGI's emperor accepts that tsgi does not read (named once, then ignored). */
@@ -46,7 +47,7 @@ export class DirScanner implements Scanner {
     private readonly opts: DirScannerOptions,
   ) {
     const raw = arg.replace(/^(dir|glob):\/\//, '');
-    this.glob = arg.startsWith('glob://') || (!arg.startsWith('dir://') && hasMagic(raw));
+    this.glob = arg.startsWith('glob://') || (!arg.startsWith('dir://') && hasMagic(toBytes(raw)));
     this.pattern = this.glob ? raw : resolve(opts.cwd, raw);
   }
 
@@ -91,11 +92,21 @@ export class DirScanner implements Scanner {
   }
 
   private listGlob(): { files: Array<{ name: string; path: string }>; dirs: string[] } {
-    const { paths, dirs } = expandGlob(this.pattern, this.opts.cwd);
-    const files = paths
-      .filter((p) => this.accepts(basename(p)))
+    // glob(3) as the config reader's for-glob runs it: a pattern matching nothing comes back as
+    // itself, directories come back with a trailing slash; neither is a vassal.
+    const files = globMark(toBytes(this.pattern), this.opts.cwd)
+      .map(fromBytes)
+      .filter((p) => !p.endsWith('/') && p !== this.pattern && this.accepts(basename(p)))
       .map((p) => ({ name: p, path: resolve(this.opts.cwd, p) }));
-    return { files, dirs: [...new Set([...dirs, ...files.map((f) => dirname(f.path))])] };
+    const segments = this.pattern.split('/');
+    const fixed = segments
+      .slice(
+        0,
+        segments.findIndex((x) => hasMagic(toBytes(x))),
+      )
+      .join('/');
+    const root = resolve(this.opts.cwd, fixed || (this.pattern.startsWith('/') ? '/' : '.'));
+    return { files, dirs: [...new Set([root, ...files.map((f) => dirname(f.path))])] };
   }
 
   /** `.ini` files are vassals; other uWSGI config formats are named once; anything else is ignored. */

@@ -1,8 +1,8 @@
 import { chownSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../core/config/ini-reader.js';
 import { TsgiError } from '../core/errors.js';
-import { loadInlineEntries } from '../core/master/emperor-link.js';
 import { primaryGid, resolveGid, resolveUid } from '../core/net/users.js';
 import { INLINE_CONFIG_SCHEME } from './messages.js';
 import type { VassalSpec } from './scanner.js';
@@ -80,10 +80,26 @@ export function vassalIdentity(spec: VassalSpec, tyrant: boolean, emperorUid: nu
   return { uid, gid: gid ?? primaryGid(uid) ?? uid };
 }
 
-/** The `uid`/`gid` an in-band config asks for (resolved to numbers), null where absent. */
+/**
+ * The `uid`/`gid` an in-band config asks for (resolved to numbers), null where absent. The text comes
+ * from Redis and the emperor may be root, so it is read with no access to anything else: no files
+ * (`ini =`, `@(file)`), no `exec://`, no DNS, an empty environment. A config that needs those to
+ * name its user is refused; the vassal itself reads the whole config after dropping to that user.
+ */
 function configIdentity(name: string, text: string): { uid: number | null; gid: number | null } {
+  const denied = (what: string) => () => {
+    throw new Error(`the emperor does not read ${what} for a Redis vassal's uid/gid`);
+  };
   try {
-    const entries = loadInlineEntries(['--ini', INLINE_CONFIG_SCHEME + name], {}, { name, text });
+    const { entries } = loadConfig(['--ini', INLINE_CONFIG_SCHEME + name], {
+      inline: { name, text },
+      env: {},
+      readFile: denied('files'),
+      exec: denied('exec://'),
+      resolveHost: () => null,
+      isPluginLoaded: () => false,
+      onPrint: () => {},
+    });
     const last = (key: string) => entries.filter((e) => e.key === key).pop();
     const u = last('uid');
     const g = last('gid');

@@ -1,5 +1,5 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
-import { loadConfigEntries } from '../core/config/load.js';
+import { loadConfig } from '../core/config/ini-reader.js';
 import { OptionIndex, type OptionValues } from '../core/config/option.js';
 import { resolveConfig } from '../core/config/resolve.js';
 import { ConfigError, TsgiError } from '../core/errors.js';
@@ -95,13 +95,13 @@ export async function runEmperor(argv: readonly string[]): Promise<void> {
   let settings: Settings;
   let explicitCurse: boolean;
   try {
-    const entries = loadConfigEntries(normalizeArgs(argv, index), {
+    const { entries, warnings } = loadConfig(normalizeArgs(argv, index), {
       arity: (name) => index.get(name)?.spec.arity,
       env: process.env,
       cwd: process.cwd(),
       isReload: false,
     });
-    const config = resolveConfig(entries, index);
+    const config = resolveConfig(entries, index, {}, warnings);
     for (const w of config.warnings) boot.warn(w.message);
     settings = config.values(emperorOptions);
     explicitCurse = config.has('emperor-curse-tolerance');

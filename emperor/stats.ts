@@ -71,16 +71,22 @@ export function emperorStats(
   };
 }
 
+/** Bind one of the emperor's own listeners (stale unix sockets handled as for any tsgi listener). */
+function bindService(proto: string, address: string): Promise<Listener> {
+  return bindListener({ proto, address, origin: null }, `${proto} ${address}`, {
+    backlog: 64,
+    chmod: null,
+    chown: null,
+  });
+}
+
 /**
  * Serve a JSON document as uWSGI's stats servers do: each connection gets the document, then the
  * connection is closed. `address` is `host:port` (`:0` picks a port) or a unix socket path.
  * @throws {TsgiError} when the address cannot be bound.
  */
 export async function serveStats(address: string, document: () => unknown, log: Logger): Promise<Listener> {
-  const l = await bindListener(
-    { proto: 'emperor-stats', address, origin: null },
-    { backlog: 64, chmod: null, chown: null },
-  );
+  const l = await bindService('emperor-stats', address);
   l.server.on('connection', (sock) => {
     sock.on('error', () => {});
     sock.end(JSON.stringify(document()));
@@ -98,10 +104,7 @@ export async function serveMetrics(
   render: () => Promise<string>,
   log: Logger,
 ): Promise<Listener> {
-  const l = await bindListener(
-    { proto: 'emperor-prometheus', address, origin: null },
-    { backlog: 64, chmod: null, chown: null },
-  );
+  const l = await bindService('emperor-prometheus', address);
   const http = createHttpServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();

@@ -1,3 +1,4 @@
+import { lifecycleOptions } from './lifecycle-options.js';
 import { option } from './option.js';
 
 /**
@@ -18,22 +19,6 @@ export const coreOptions = {
     min: 0,
     max: 1024,
   }),
-  threads: option.int({
-    help: 'concurrent request slots per worker (real threads in the Python worker)',
-    default: 1,
-    min: 1,
-    max: 1024,
-  }),
-  'enable-threads': option.bool({
-    help: 'accepted for uWSGI compatibility: Python threads always run in tsgi workers',
-    short: 'T',
-    default: true,
-  }),
-  'lazy-apps': option.bool({
-    help: 'each worker loads the app itself after it starts (what tsgi workers always do until the prototype lands)',
-    default: true,
-  }),
-  lazy: option.bool({ help: 'alias kept for uWSGI compatibility; see lazy-apps', default: true }),
   listen: option.int({
     help: 'kernel listen backlog of every listener, and the bound of the queue of requests waiting for a worker slot',
     short: 'l',
@@ -79,16 +64,8 @@ export const coreOptions = {
     default: true,
     departure: 'on by default (uWSGI 2.0 default off)',
   }),
-  'reload-mercy': option.seconds({
-    help: 'how long a graceful stop or reload waits for in-flight requests before killing workers',
-    default: 60,
-  }),
-  'worker-reload-mercy': option.seconds({
-    help: 'how long a worker may take to finish its requests and exit when it is retired',
-    default: 60,
-  }),
   'socket-timeout': option.seconds({
-    help: 'timeout of internal socket operations (worker transport connect)',
+    help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
   }),
   stats: option.string({
@@ -116,8 +93,13 @@ export const coreOptions = {
   heartbeat: option.seconds({
     help: 'under an emperor, send it a heartbeat every N seconds (0 = none); the emperor kills a vassal whose heartbeats stop',
   }),
+  socket: option.strings({
+    help: 'bind a listener speaking the protocol `protocol` names (uwsgi by default: nginx uwsgi_pass)',
+    short: 's',
+  }),
   protocol: option.string({
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],
   }),
+  ...lifecycleOptions,
 } as const;

@@ -1,24 +1,17 @@
 import { ConfigError, type ConfigOrigin } from '../errors.js';
+import { READER_CONSUMED_KEYS } from './ini-reader.js';
 import type { OptionIndex, OptionSpec, OptionTable, OptionValues } from './option.js';
 import type { ConfigEntry, ConfigWarning } from './types.js';
 import { ignoringChangesBehaviour } from './unsupported.js';
 import { isUwsgiOption, suggestOption } from './uwsgi-options.js';
 
 /**
- * Keys the config reader itself consumes or that only steer reading (`ini = x.ini` is printed by
- * `--show-config` as uWSGI prints it, but it is not an instance option).
+ * Keys the config reader itself consumes (includes, placeholders, logic blocks, `print`...) and
+ * `show-config`: uWSGI prints them in `--show-config`, but they are not instance options.
  */
-const READER_KEYS = new Set([
-  'ini',
-  'inherit',
-  'include',
-  'set',
-  'set-placeholder',
-  'set-ph',
-  'set-opt',
-  'print',
-  'show-config',
-]);
+function readerKey(key: string): boolean {
+  return key === 'show-config' || READER_CONSUMED_KEYS.has(key);
+}
 
 interface Occurrences {
   readonly spec: OptionSpec;
@@ -96,10 +89,11 @@ export function resolveConfig(
   entries: readonly ConfigEntry[],
   index: OptionIndex,
   opts: ResolveOptions = {},
+  readerWarnings: readonly ConfigWarning[] = [],
 ): InstanceConfig {
   const given = new Map<string, Occurrences>();
   const placeholders = new Map<string, string>();
-  const warnings: ConfigWarning[] = [];
+  const warnings: ConfigWarning[] = [...readerWarnings];
   const strict = opts.strict ?? entries.some((e) => e.key === 'strict' && e.value !== 'false');
 
   for (const e of entries) {
@@ -114,7 +108,7 @@ export function resolveConfig(
       occ.origins.push(e.origin);
       continue;
     }
-    if (READER_KEYS.has(e.key)) continue;
+    if (readerKey(e.key)) continue;
     if (isUwsgiOption(e.key)) {
       const message = `uWSGI option '${e.key}' is not supported by tsgi`;
       if (ignoringChangesBehaviour(e.key))

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -33,7 +34,7 @@ export class Dispatcher {
   constructor(
     private maxQueue: number,
     private readonly onDone: DoneCallback,
-    private readonly onReject: (depth: number) => void,
+    private readonly onReject: (depth: number, req: TsgiRequest) => void,
   ) {}
 
   /** Requests waiting for a slot (clients that left while queued are not counted). */
@@ -76,7 +77,7 @@ export class Dispatcher {
     }
     if (this.queued >= this.maxQueue) {
       this.rejected++;
-      this.onReject(this.queued);
+      this.onReject(this.queued, req);
       sendError(sink, 503, 'all workers are busy and the queue is full');
       return;
     }
@@ -156,6 +157,7 @@ export class Dispatcher {
 
   private start(w: Worker, req: TsgiRequest, sink: ResponseSink): void {
     req.workerId = w.id;
+    req.dispatchedAtMs = performance.now();
     w.active.add(req);
     w.process.channel.open(req, sink, (outcome) => {
       w.active.delete(req);

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   EMPEROR_ENV,
   type EmperorMessage,
@@ -10,14 +7,9 @@ import {
   parseEmperorMessage,
   type VassalMessage,
 } from '../../emperor/messages.js';
-import { type LoadOptions, loadConfigEntries } from '../config/load.js';
-import type { ConfigEntry } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { channels, type MasterLifecycleEvent } from './events.js';
 import type { Master } from './master.js';
-
-/** The config reader's options plus the in-band file hook (`readFile`) of the real reader. */
-type ReaderOptions = LoadOptions & { readFile?: (path: string) => string };
 
 /**
  * The name of an in-band config named on the command line (`--ini emperor://NAME`), or null.
@@ -29,49 +21,6 @@ export function inlineConfigName(argv: readonly string[]): string | null {
     if (v.startsWith(INLINE_CONFIG_SCHEME)) return v.slice(INLINE_CONFIG_SCHEME.length);
   }
   return null;
-}
-
-/**
- * Read config entries where `emperor://NAME` is served from `text` instead of the disk.
- * Used by the vassal (its own config) and by the emperor (a Redis vassal's `uid`/`gid`).
- * @throws {ConfigError} as `loadConfigEntries` does.
- */
-export function loadInlineEntries(
-  argv: readonly string[],
-  opts: LoadOptions,
-  inline: { readonly name: string; readonly text: string } | null,
-): ConfigEntry[] {
-  if (!inline) return loadConfigEntries(argv, opts);
-  const uri = INLINE_CONFIG_SCHEME + inline.name;
-  const isInline = (p: string) => p === uri || p.endsWith(`emperor:/${inline.name}`);
-  const withHook: ReaderOptions = {
-    ...opts,
-    readFile: (p) => (isInline(p) ? inline.text : readFileSync(p, 'utf8')),
-  };
-  try {
-    return loadConfigEntries(argv, withHook);
-  } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code !== 'ENOENT' ||
-      !isInline(String((err as { path?: string }).path))
-    )
-      throw err;
-  }
-  // TEMPORARY bridge while core/config/load.ts is the stub (it ignores `readFile` and reads every
-  // `--ini` from disk): hand it the text in a private file for this one read. Delete this block when
-  // the real reader lands.
-  const dir = mkdtempSync(join(tmpdir(), 'tsgi-inline-'));
-  try {
-    const file = join(dir, 'vassal.ini');
-    writeFileSync(file, inline.text, { mode: 0o600 });
-    const entries = loadConfigEntries(
-      argv.map((a) => (a === uri ? file : a === `--ini=${uri}` ? `--ini=${file}` : a)),
-      opts,
-    );
-    return entries.map((e) => (e.origin.file === file ? { ...e, origin: { ...e.origin, file: uri } } : e));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -114,16 +63,12 @@ export class EmperorLink {
   }
 
   /**
-   * Read the config entries of this vassal: `emperor://NAME` comes from the latest text the emperor
-   * sent, any other path from disk. @throws {ConfigError} as the config reader does.
+   * The in-band config for the config reader (`LoadConfigOptions.inline`): the latest text the
+   * emperor sent for the `emperor://NAME` in `argv`, or undefined when `argv` names none.
    */
-  loadEntries(argv: readonly string[], opts: LoadOptions): ConfigEntry[] {
+  inline(argv: readonly string[]): { name: string; text: string } | undefined {
     const name = inlineConfigName(argv);
-    return loadInlineEntries(
-      argv,
-      opts,
-      name !== null && this.text !== null ? { name, text: this.text } : null,
-    );
+    return name !== null && this.text !== null ? { name, text: this.text } : undefined;
   }
 
   /**

@@ -24,9 +24,18 @@ export interface BindOptions {
   readonly chown: { uid: number; gid: number } | null;
 }
 
-/** The identity of a listen spec across reloads. */
-export function listenerKey(spec: ListenSpec): string {
-  return `${spec.proto} ${spec.address}`;
+/**
+ * The identity of each listen spec across reloads: protocol plus configured address, plus an
+ * occurrence number when the same address is listed twice (two `:0` listeners are two sockets).
+ */
+export function listenerKeys(specs: readonly ListenSpec[]): string[] {
+  const seen = new Map<string, number>();
+  return specs.map((spec) => {
+    const base = `${spec.proto} ${spec.address}`;
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base} #${n + 1}`;
+  });
 }
 
 /** The kernel's cap on listen backlogs (net.core.somaxconn), or null where unreadable. */
@@ -45,9 +54,11 @@ export function somaxconn(): number | null {
  * @throws {ConfigError} TSGI_ERR_CONFIG_ADDRESS for a bad address; {TsgiError} TSGI_ERR_LISTEN_* when
  * the bind fails (address in use, permission), naming the address.
  */
-export async function bindListener(spec: ListenSpec, opts: BindOptions): Promise<Listener> {
+export async function bindListener(spec: ListenSpec, key: string, opts: BindOptions): Promise<Listener> {
   const addr = parseAddress(spec.address, `${spec.proto}-socket`, spec.origin);
-  const server = createServer({ noDelay: true, pauseOnConnect: false });
+  // allowHalfOpen: a client that half-closes after its request (nc, some proxies) still gets the response;
+  // edges end their sockets themselves.
+  const server = createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true });
   if (addr.kind === 'unix') await removeStaleSocket(addr.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -81,7 +92,7 @@ export async function bindListener(spec: ListenSpec, opts: BindOptions): Promise
       unix: false,
     };
   }
-  return { spec, info, server, key: listenerKey(spec) };
+  return { spec, info, server, key };
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -31,6 +31,8 @@ export class TsgiRequest {
   readonly startedAtEpochMs = Date.now();
   /** Worker serving it (0 = not dispatched yet). */
   workerId = 0;
+  /** Monotonic time a worker started on it, ms (0 = still queued); harakiri counts from here. */
+  dispatchedAtMs = 0;
   /** Status sent to the client (0 until the head is sent). */
   status = 0;
   /** Response body bytes sent to the client. */
@@ -44,10 +46,13 @@ export class TsgiRequest {
   constructor(
     /** CGI vars in the order the edge produced them. Routing may change them before dispatch. */
     readonly vars: Map<string, string>,
-    /** The body, or null when the request has none (no Content-Length and no chunked encoding). */
-    readonly body: BodySource | null,
-    /** Declared body length in bytes; -1 when unknown (chunked); 0 without body. */
-    readonly contentLength: number,
+    /**
+     * The body, or null when the request has none (no Content-Length and no chunked encoding).
+     * Replaced by `post-buffering` with a replay of the buffered body.
+     */
+    public body: BodySource | null,
+    /** Body length in bytes; -1 when unknown (chunked); 0 without body. Set by `post-buffering`. */
+    public contentLength: number,
     /** The edge protocol that parsed it: `http`, `uwsgi`, `fastcgi`. */
     readonly proto: string,
   ) {}

@@ -103,13 +103,22 @@ export class FramedChannel implements WorkerChannel {
     writeFrameHeader(buf, 0, Frame.REQUEST, id, varsLen);
     writeVars(buf, FRAME_HEADER_BYTES, req.vars);
     if (tail) writeFrameHeader(buf, FRAME_HEADER_BYTES + varsLen, Frame.DATA_END, id, 0);
-    this.socket.write(buf);
     sink.onAbort(() => this.abortStream(st, AbortReason.CLIENT_GONE));
+    // A body already received (uwsgi, FastCGI, post-buffering) goes out in the same write.
+    this.socket.cork();
+    this.socket.write(buf);
     if (req.body) this.pumpBody(st);
+    this.socket.uncork();
   }
 
-  abort(req: TsgiRequest): void {
-    for (const st of this.streams.values()) if (st.req === req) this.abortStream(st, AbortReason.HARAKIRI);
+  abort(req: TsgiRequest, answer?: { readonly status: number; readonly detail: string }): void {
+    for (const st of this.streams.values()) {
+      if (st.req !== req || st.aborted || st.finished) continue;
+      this.abortStream(st, answer ? AbortReason.HARAKIRI : AbortReason.CLIENT_GONE);
+      if (!answer) continue;
+      if (!st.sink.headSent) st.req.status = answer.status;
+      st.sink.fail(answer.status, answer.detail);
+    }
   }
 
   failAll(status: number, reason: string): void {

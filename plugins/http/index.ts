@@ -1,6 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
+import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
 import { HttpEdge } from './server.js';
 
@@ -75,6 +76,8 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http-socket');
     add('http11-socket');
     add('http');
+    if (socketProtocol(config) === 'http')
+      listeners.push(...listenSpecs(config, 'http', 'socket', core.socket));
     if (listeners.length === 0) return { provides: {} };
     const edge = new HttpEdge(
       {

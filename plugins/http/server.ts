@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { RequestError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
 import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
 import { TsgiRequest } from '../../core/request/request.js';
 import { HttpSink, IncomingBody } from './sink.js';
+import { refuse } from './validate.js';
 import { buildVars, type ListenerVars } from './vars.js';
 
 /** Settings of the HTTP edge, in the units node:http takes. */
@@ -41,6 +43,8 @@ export class HttpEdge implements EdgeProtocol {
   private readonly listenerVars = new WeakMap<Socket, ListenerVars & { keepAlive: boolean }>();
   private handle: RequestHandler | null = null;
   private draining = false;
+  /** The request body and close flag of each response in progress (for parse errors mid-request). */
+  private readonly inflight = new WeakMap<ServerResponse, { body: IncomingBody | null; close: boolean }>();
 
   constructor(
     private readonly settings: HttpEdgeSettings,
@@ -50,6 +54,7 @@ export class HttpEdge implements EdgeProtocol {
       {
         maxHeaderSize: settings.maxHeaderBytes,
         requestTimeout: 0,
+        requireHostHeader: false,
         headersTimeout: settings.timeoutMs,
         keepAliveTimeout: settings.keepAliveMs,
         noDelay: true,
@@ -57,10 +62,17 @@ export class HttpEdge implements EdgeProtocol {
       (req, res) => this.onRequest(req, res),
     );
     this.server.timeout = settings.timeoutMs;
+    // Answer a request whose client half-closed after sending it, then close (node's own switch).
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('checkContinue', (req, res) => this.onCheckContinue(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(err, socket),
     );
+    // A WSGI app cannot tunnel: CONNECT gets 405 (node:http would otherwise drop the connection).
+    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => {});
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
     // Connections are injected (the master owns the listening sockets); 'listening' starts node's
     // header-timeout checks for them.
     this.server.emit('listening');
@@ -115,7 +127,13 @@ export class HttpEdge implements EdgeProtocol {
       return;
     }
     const keepAlive = lv.keepAlive;
-    const sink = new HttpSink(res, () => this.draining || !keepAlive);
+    const state: { body: IncomingBody | null; close: boolean } = { body: null, close: false };
+    const sink = new HttpSink(res, () => this.draining || !keepAlive || state.close);
+    const refusal = refuse(req);
+    if (refusal) {
+      sink.fail(refusal.status, refusal.detail);
+      return;
+    }
     const vars = buildVars(req, lv);
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
@@ -128,6 +146,8 @@ export class HttpEdge implements EdgeProtocol {
       return;
     }
     const body = contentLength !== 0 ? new IncomingBody(req, this.settings.limitPostBytes) : null;
+    state.body = body;
+    this.inflight.set(res, state);
     handle(new TsgiRequest(vars, body, contentLength, 'http'), sink);
   }
 
@@ -143,9 +163,25 @@ export class HttpEdge implements EdgeProtocol {
       socket.destroy();
       return;
     }
-    // Only answer when no response is in progress on this connection (node tracks it).
-    if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
+    // A response is in progress on this connection (node tracks it): the parse error is in its body
+    // or in a pipelined request after it. Fail the body (the worker's stream ends, the client gets 400
+    // if no head was sent yet) and close the connection after the response.
+    const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (res) {
+      const st = this.inflight.get(res);
+      if (!st) {
+        socket.destroy();
+        return;
+      }
+      st.close = true;
+      if (st.body && !st.body.ended)
+        st.body.fail(
+          new RequestError(
+            'TSGI_ERR_HTTP_MALFORMED',
+            status,
+            `malformed request (${err.code ?? err.message})`,
+          ),
+        );
       return;
     }
     if (status !== 408)

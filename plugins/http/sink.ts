@@ -86,6 +86,11 @@ export class HttpSink implements ResponseSink {
  */
 export class IncomingBody implements BodySource {
   private received = 0;
+  private onError: ((err: Error) => void) | null = null;
+  /** A failure reported before `start` (the request was still queued). */
+  private early: Error | null = null;
+  /** The body ended (complete or failed). */
+  ended = false;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -94,12 +99,18 @@ export class IncomingBody implements BodySource {
 
   start(onData: (chunk: Buffer) => void, onEnd: () => void, onError: (err: Error) => void): void {
     const req = this.req;
+    if (this.early) {
+      onError(this.early);
+      return;
+    }
     let failed = false;
     const fail = (err: Error) => {
-      if (failed) return;
+      if (failed || this.ended) return;
       failed = true;
+      this.ended = true;
       onError(err);
     };
+    this.onError = fail;
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       this.received += chunk.length;
@@ -117,12 +128,23 @@ export class IncomingBody implements BodySource {
       onData(chunk);
     });
     req.on('end', () => {
-      if (!failed) onEnd();
+      if (failed) return;
+      this.ended = true;
+      onEnd();
     });
     req.on('aborted', () =>
       fail(new RequestError('TSGI_ERR_HTTP_CLIENT_GONE', 400, 'client closed the request body')),
     );
     req.on('error', (err) => fail(err));
+  }
+
+  /** Fail the body from outside (the connection's parser found it malformed). */
+  fail(err: Error): void {
+    if (this.onError) this.onError(err);
+    else if (!this.ended) {
+      this.ended = true;
+      this.early = err;
+    }
   }
 
   pause(): void {

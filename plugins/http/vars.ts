@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { percentDecode } from '../../core/request/cgi.js';
 
 /**
  * Build the CGI vars of an HTTP/1.x request (RFC 3875 §4.1 meta-variables, as uWSGI's http parser and
@@ -18,24 +19,6 @@ export function headerVarName(name: string): string {
   return v;
 }
 
-/**
- * Percent-decode a request path into a latin-1 binary string (each `%XX` becomes the byte 0xXX);
- * malformed escapes stay literal, as uWSGI leaves them.
- */
-export function percentDecode(path: string): string {
-  if (!path.includes('%')) return path;
-  let out = '';
-  let last = 0;
-  for (let i = path.indexOf('%'); i !== -1 && i + 2 < path.length; i = path.indexOf('%', i + 1)) {
-    const hex = path.slice(i + 1, i + 3);
-    if (!/^[0-9a-fA-F]{2}$/.test(hex)) continue;
-    out += path.slice(last, i) + String.fromCharCode(Number.parseInt(hex, 16));
-    last = i + 3;
-    i += 2;
-  }
-  return out + path.slice(last);
-}
-
 /** Per-listener constant vars (`SERVER_NAME`, `SERVER_PORT`), computed once. */
 export interface ListenerVars {
   readonly serverName: string;
@@ -46,7 +29,8 @@ export interface ListenerVars {
  * The vars of one request: `REQUEST_METHOD`, `REQUEST_URI`, `PATH_INFO` (decoded), `QUERY_STRING`,
  * `SERVER_PROTOCOL`, `SCRIPT_NAME` (''), `SERVER_NAME`, `SERVER_PORT`, `REMOTE_ADDR`, `REMOTE_PORT`,
  * `CONTENT_TYPE`/`CONTENT_LENGTH` when sent, and `HTTP_*` for every other header (repeated headers
- * joined with `, `, cookies with `; `).
+ * joined with `, `, cookies with `; `). Header names containing `_` are dropped: `X_Forwarded_For` and
+ * `X-Forwarded-For` would map to the same var (gunicorn's `header_map = drop`, nginx's default).
  */
 export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, string> {
   const url = req.url ?? '/';
@@ -70,6 +54,7 @@ export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, s
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    if (name.includes('_')) continue;
     let key: string;
     const lower = name.length === 12 || name.length === 14 ? name.toLowerCase() : '';
     if (lower === 'content-type') key = 'CONTENT_TYPE';
@@ -84,10 +69,11 @@ export function buildVars(req: IncomingMessage, lv: ListenerVars): Map<string, s
 
 /**
  * The path part of a request target: origin-form as is; absolute-form (`http://host/p`) reduced to
- * its path; `*` (OPTIONS) kept.
+ * its path; `*` (OPTIONS) gives an empty path (PEP 3333: PATH_INFO is empty or starts with `/`).
  */
 function absolutePath(target: string): string {
-  if (target.startsWith('/') || target === '*') return target;
+  if (target.startsWith('/')) return target;
+  if (target === '*') return '';
   const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(target);
   if (m) return m[1] ?? '/';
   return target;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { EmperorProcess, readStats, writeVassal } from '../helpers/emperor.js';
+import { descendants, EmperorProcess, readStats, writeVassal } from '../helpers/emperor.js';
 import { alive, FIXTURES, fetchRaw, tempDir, waitFor } from '../helpers/tsgi.js';
 
 const WHOAMI = join(FIXTURES, 'apps', 'whoami.py');
@@ -20,7 +20,7 @@ function vassal(dir: string, file: string, tag: string, extra: Record<string, st
   });
 }
 
-async function whoami(url: string): Promise<{ pid: number; ppid: number; tag: string; cwd: string }> {
+async function whoami(url: string): Promise<{ pid: number; tag: string; cwd: string }> {
   const r = await fetchRaw(`${url}/`);
   assert.equal(r.status, 200);
   return JSON.parse(r.text);
@@ -60,7 +60,7 @@ describe('emperor: vassals from a directory', () => {
         const a = await emperor.waitLoyal('a.ini');
         const first = await whoami(a.url);
         assert.equal(first.tag, 'v1');
-        assert.equal(first.ppid, a.pid, 'the worker belongs to the vassal the emperor reported');
+        assert.ok(descendants(a.pid).includes(first.pid), 'the worker belongs to the vassal the emperor reported');
         assert.equal(first.cwd, dir, 'a vassal runs in the vassals directory, as in uWSGI');
 
         // touch: graceful reload of that vassal only (same master, new workers)
@@ -68,7 +68,7 @@ describe('emperor: vassals from a directory', () => {
         utimesSync(join(dir, 'a.ini'), later, later);
         await emperor.waitForLine(/vassal a\.ini reloaded/);
         const touched = await whoami(a.url);
-        assert.equal(touched.ppid, a.pid, 'a reload keeps the vassal master');
+        assert.ok(descendants(a.pid).includes(touched.pid), 'a reload keeps the vassal master');
         assert.notEqual(touched.pid, first.pid, 'a reload starts new workers');
 
         // edit: the new config is read on reload
@@ -189,8 +189,8 @@ describe('emperor: vassals from a directory', () => {
         emperor.signal('SIGHUP');
         await emperor.waitForLine(/vassal a\.ini reloaded/);
         await emperor.waitForLine(/vassal b\.ini reloaded/);
-        assert.equal((await whoami(a.url)).ppid, a.pid);
-        assert.equal((await whoami(b.url)).ppid, b.pid);
+        assert.ok(descendants(a.pid).includes((await whoami(a.url)).pid));
+        assert.ok(descendants(b.pid).includes((await whoami(b.url)).pid));
         const tree = emperor.noteTree();
         assert.ok(tree.length >= 5, `two masters and three workers, saw ${tree.join(' ')}`);
         assert.equal(await emperor.stop(), 0);

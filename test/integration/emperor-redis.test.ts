@@ -29,7 +29,7 @@ function ini(tag: string, extra = ''): string {
   ].join('\n');
 }
 
-async function whoami(url: string): Promise<{ tag: string; cwd: string; uid: number; ppid: number }> {
+async function whoami(url: string): Promise<{ tag: string; cwd: string; uid: number }> {
   const r = await fetchRaw(`${url}/`);
   assert.equal(r.status, 200);
   return JSON.parse(r.text);

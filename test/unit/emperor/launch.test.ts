@@ -74,6 +74,12 @@ test('a Redis vassal under a root emperor needs a non-root uid in its own config
     '[uwsgi]\nuid = no-such-user-x\n',
   ])
     assert.throws(() => vassalIdentity(inline(text), false, 0), { code: 'TSGI_ERR_EMPEROR_REFUSED' }, text);
+  for (const text of ['[uwsgi]\nini = /etc/passwd\nuid = 12\n', '[uwsgi]\nuid = @(exec://id -u)\n'])
+    assert.throws(
+      () => vassalIdentity(inline(text), false, 0),
+      { code: 'TSGI_ERR_EMPEROR_REFUSED' },
+      `the emperor reads no file and runs no command for Redis text: ${text}`,
+    );
   assert.deepEqual(
     vassalIdentity(inline('[uwsgi]\n'), false, 1000),
     { uid: null, gid: null },
