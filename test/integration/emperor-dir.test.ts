@@ -60,7 +60,10 @@ describe('emperor: vassals from a directory', () => {
         const a = await emperor.waitLoyal('a.ini');
         const first = await whoami(a.url);
         assert.equal(first.tag, 'v1');
-        assert.ok(descendants(a.pid).includes(first.pid), 'the worker belongs to the vassal the emperor reported');
+        assert.ok(
+          descendants(a.pid).includes(first.pid),
+          'the worker belongs to the vassal the emperor reported',
+        );
         assert.equal(first.cwd, dir, 'a vassal runs in the vassals directory, as in uWSGI');
 
         // touch: graceful reload of that vassal only (same master, new workers)
