@@ -11,10 +11,9 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { markdownTable, numberOption, ROOT, saveResults, sleep } from './lib.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const APP = join(ROOT, 'vassals', 'apps', 'hello.py');
 
 interface Peer {
@@ -33,7 +32,7 @@ function args(): { n: number; peers: string[]; nodeOptions: string } {
     return i >= 0 && a[i + 1] !== undefined ? a[i + 1]! : dflt;
   };
   return {
-    n: Number(get('--n', '50')),
+    n: numberOption('n', 50),
     peers: get('--peer', 'tsgi,uwsgi').split(','),
     nodeOptions: get('--node-options', ''),
   };
@@ -129,8 +128,6 @@ function memory(pid: number): { pss: number; rss: number; comm: string } {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function run(peer: Peer, n: number) {
   const dir = mkdtempSync(join(tmpdir(), 'tsgi-bench-emperor-'));
   const emperor: ChildProcess = spawn(peer.command, peer.args(dir), {
@@ -217,15 +214,29 @@ async function main(): Promise<void> {
     machine: `${cpus().length} cores, node ${process.version}`,
     results,
   };
-  writeFileSync(join(ROOT, 'bench', 'results', 'emperor-vassals.json'), `${JSON.stringify(out, null, 2)}\n`);
+  saveResults('emperor-vassals', out);
   console.log(
-    '| emperor | vassals | first answers | all answer | PSS per vassal | RSS per vassal | emperor PSS |',
+    markdownTable(
+      [
+        'emperor',
+        'vassals',
+        'first answers',
+        'all answer',
+        'PSS per vassal',
+        'RSS per vassal',
+        'emperor PSS',
+      ],
+      results.map((r) => [
+        r.peer,
+        r.vassals,
+        `${r.firstAnswerMs} ms`,
+        `${r.allAnswerMs} ms`,
+        `${r.pssPerVassalMB} MB`,
+        `${r.rssPerVassalMB} MB`,
+        `${r.emperorPssMB} MB`,
+      ]),
+    ),
   );
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of results)
-    console.log(
-      `| ${r.peer} | ${r.vassals} | ${r.firstAnswerMs} ms | ${r.allAnswerMs} ms | ${r.pssPerVassalMB} MB | ${r.rssPerVassalMB} MB | ${r.emperorPssMB} MB |`,
-    );
   for (const r of results) console.log(`${r.peer}: ${JSON.stringify(r.byProcess)}`);
 }
 

@@ -20,7 +20,9 @@ function vassal(dir: string, file: string, tag: string, extra: Record<string, st
   });
 }
 
-async function whoami(url: string): Promise<{ pid: number; tag: string; cwd: string }> {
+async function whoami(
+  url: string,
+): Promise<{ pid: number; tag: string; cwd: string; extra: string | null; set: string | null }> {
   const r = await fetchRaw(`${url}/`);
   assert.equal(r.status, 200);
   return JSON.parse(r.text);
@@ -298,5 +300,30 @@ describe('emperor: vassals from a directory', () => {
         assert.equal(await emperor.stop(), 0);
       },
     );
+  });
+
+  test('%n and %d are the vassal file’s; vassals-include and vassal-set reach every vassal', async () => {
+    const templates = tempDir();
+    try {
+      const tpl = join(templates.path, 'common.ini');
+      writeFileSync(tpl, '[uwsgi]\nenv = EXTRA=from-template\n');
+      await inEmperor(
+        (dir) => [dir, ...FAST, '--vassals-include', tpl, '--vassal-set', 'env=SET=by-the-emperor'],
+        async (emperor, dir) => {
+          writeFileSync(
+            join(dir, 'shop.ini'),
+            `[uwsgi]\nhttp-socket = 127.0.0.1:0\nwsgi-file = ${WHOAMI}\nenv = TAG=%n@%d\n`,
+          );
+          const v = await emperor.waitLoyal('shop.ini');
+          const w = await whoami(v.url);
+          assert.equal(w.tag, `shop@${dir}/`);
+          assert.equal(w.extra, 'from-template');
+          assert.equal(w.set, 'by-the-emperor');
+          assert.equal(await emperor.stop(), 0);
+        },
+      );
+    } finally {
+      templates.cleanup();
+    }
   });
 });

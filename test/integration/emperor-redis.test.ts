@@ -21,6 +21,7 @@ function ini(tag: string, extra = ''): string {
     `wsgi-file = ${WHOAMI}`,
     `python-bin = ${SYSTEM_PYTHON}`,
     `env = TAG=${tag}`,
+    'env = EXTRA=%n',
     'reload-mercy = 5',
     'worker-reload-mercy = 5',
     'uid = nobody',
@@ -29,7 +30,7 @@ function ini(tag: string, extra = ''): string {
   ].join('\n');
 }
 
-async function whoami(url: string): Promise<{ tag: string; cwd: string; uid: number }> {
+async function whoami(url: string): Promise<{ tag: string; cwd: string; uid: number; extra: string }> {
   const r = await fetchRaw(`${url}/`);
   assert.equal(r.status, 200);
   return JSON.parse(r.text);
@@ -76,6 +77,7 @@ describe('emperor: vassals from Redis', { skip }, () => {
         const w = await whoami(v.url);
         assert.equal(w.tag, 'v1');
         assert.equal(w.cwd, join(dir, 'shop'), 'a Redis vassal runs in <emperor-redis-dir>/<name>');
+        assert.equal(w.extra, 'shop', '%n is the field name');
         if (ROOT_EMPEROR) assert.equal(w.uid, 65534, 'it runs as the uid of its config');
       }
       redis.cli('HSET', KEY, 'shop', ini('v2'));
