@@ -9,11 +9,17 @@ import {
 import { type InstanceConfig, resolveConfig } from './config/resolve.js';
 import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
+import { attachRequestLog } from './log/request-logger.js';
+import { maintainLog, openInstanceLog } from './log/setup.js';
 import { EmperorLink, inlineConfigName } from './master/emperor-link.js';
+import { channels, type MasterLifecycleEvent } from './master/events.js';
 import { Master } from './master/master.js';
 import { installSignals } from './master/signals.js';
+import { instrumentInstance } from './metrics/instance.js';
+import { startMetricsServer } from './metrics/server.js';
 import { PluginRegistry } from './plugin/registry.js';
 import { startStatsServer } from './stats/stats.js';
+import { runTop } from './top/top.js';
 import { version } from './version.js';
 
 export { version };
@@ -31,6 +37,7 @@ function usage(registry: PluginRegistry): string {
   const lines = [
     'Usage: tsgi [options...]        (every option also works as `name = value` in an ini file)',
     '       tsgi --ini app.ini       tsgi app.ini',
+    '       tsgi top ADDR            live view of a stats server (instance or emperor)',
     '',
     'Examples:',
     '  tsgi --http-socket 127.0.0.1:8080 --wsgi-file app.py --processes 4',
@@ -86,6 +93,10 @@ async function runEmperor(argv: readonly string[]): Promise<void> {
 
 /** Entry point of the `tsgi` command. */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'top') {
+    process.exitCode = await runTop(argv.slice(1));
+    return;
+  }
   const registry = new PluginRegistry(builtinPlugins);
   if (argv.some((a) => a === '--emperor' || a.startsWith('--emperor='))) return runEmperor(argv);
   if (argv.includes('--version') || argv.includes('-v')) {
@@ -118,17 +129,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = ExitCode.FAILURE;
     return;
   }
-  const logto = config.values({ logto: registry.options.get('logto')!.spec }).logto as string | null;
-  let log = boot;
-  if (logto) {
-    try {
-      log = new Logger(LogSink.open(logto));
-    } catch (err) {
-      boot.error(`cannot open logto file '${logto}': ${(err as Error).message}`);
-      boot.sink.close();
-      process.exitCode = ExitCode.FAILURE;
-      return;
-    }
+  let log: Logger;
+  try {
+    log = openInstanceLog(config, boot);
+  } catch (err) {
+    boot.error(`cannot open the logto file: ${(err as Error).message}`);
+    boot.sink.close();
+    process.exitCode = ExitCode.FAILURE;
+    return;
   }
   log.info(`tsgi ${version()} starting (pid ${process.pid}, node ${process.version})`);
   const master = new Master({
@@ -136,24 +144,34 @@ export async function main(argv: readonly string[]): Promise<void> {
     log,
     reloadConfig: () => readConfig(argv, registry, true, link),
     onExit: (code) => {
-      log.sink.close();
-      process.exit(code);
+      // Let the log drain (bounded: a stuck log destination must not keep the process alive).
+      void log.sink.end(2000).finally(() => process.exit(code));
     },
   });
   installSignals(master);
   link?.attach(master, log);
+  let ready = false;
+  const onLifecycle = (msg: unknown) => {
+    ready ||= (msg as MasterLifecycleEvent).phase === 'ready';
+  };
+  channels.lifecycle.subscribe(onLifecycle);
   await master.boot(config);
-  startServices(master, log);
+  channels.lifecycle.unsubscribe(onLifecycle);
+  if (ready) startServices(master, log);
 }
 
-/** Core services that read the running instance (stats now; metrics and the emperor link plug in here). */
+/**
+ * Core services that read the running instance: request log, log reopening, metrics (the
+ * `prometheus` listener), the stats server. (The emperor link attaches before boot: it must see the
+ * first `ready`.)
+ */
 function startServices(master: Master, log: Logger): void {
   if (!master.current) return;
-  const core = master.current.core;
-  if (core.stats) {
-    const server = startStatsServer(master, core.stats, core['stats-http'], version(), log);
-    server.unref();
-  }
+  attachRequestLog(master, log);
+  maintainLog(master, log);
+  instrumentInstance(master, log.sink);
+  startMetricsServer(master, log);
+  startStatsServer(master, log, version());
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -8,6 +8,7 @@ import {
   type VassalMessage,
 } from '../../emperor/messages.js';
 import type { Logger } from '../log/logger.js';
+import { collectProcessMetrics, registry } from '../metrics/registry.js';
 import { channels, type MasterLifecycleEvent } from './events.js';
 import type { Master } from './master.js';
 
@@ -138,17 +139,12 @@ export class EmperorLink {
         else this.pendingStop = msg.graceful;
         break;
       case 'metrics-request':
-        // prom-client is loaded at the first scrape, not at boot (it costs ~6 MB of PSS per process)
-        import('../metrics/registry.js')
-          .then(({ collectProcessMetrics, registry }) => {
-            collectProcessMetrics();
-            return registry.getMetricsAsJSON();
-          })
-          .then(
-            (metrics) =>
-              this.send({ type: 'metrics', id: msg.id, metrics: metrics as unknown as MetricJSON[] }),
-            (err: Error) => this.log?.warn(`tsgi: cannot gather metrics for the emperor: ${err.message}`),
-          );
+        collectProcessMetrics();
+        registry.getMetricsAsJSON().then(
+          (metrics) =>
+            this.send({ type: 'metrics', id: msg.id, metrics: metrics as unknown as MetricJSON[] }),
+          (err: Error) => this.log?.warn(`tsgi: cannot gather metrics for the emperor: ${err.message}`),
+        );
         break;
     }
   }

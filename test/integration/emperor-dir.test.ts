@@ -161,8 +161,9 @@ describe('emperor: vassals from a directory', () => {
       async (emperor, dir) => {
         vassal(dir, 'one.ini', '1');
         vassal(dir, 'two.ini', '2');
-        await emperor.waitLoyal('one.ini');
+        const one = await emperor.waitLoyal('one.ini');
         await emperor.waitLoyal('two.ini');
+        for (let i = 0; i < 3; i++) await whoami(one.url);
         const r = await fetchRaw(`http://${await emperor.address('prometheus metrics')}/metrics`);
         assert.equal(r.status, 200);
         assert.match(r.headers['content-type'] ?? '', /^text\/plain/);
@@ -174,6 +175,11 @@ describe('emperor: vassals from a directory', () => {
             r.text,
             new RegExp(`^process_resident_memory_bytes\\{vassal="${name.replace('.', '\\.')}"\\} \\d+`, 'm'),
           );
+        const served = r.text
+          .split('\n')
+          .filter((l) => l.startsWith('tsgi_requests_total{') && l.includes('vassal="one.ini"'))
+          .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+        assert.equal(served, 3, "the vassal's own request counter, labelled with its name");
         assert.equal(await emperor.stop(), 0);
       },
     );
