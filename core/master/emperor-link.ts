@@ -54,6 +54,8 @@ export class EmperorLink {
   private constructor() {
     process.on('message', (raw) => this.onMessage(raw));
     process.once('disconnect', () => this.onEmperorGone());
+    // The emperor may have died while this process was still loading: its 'disconnect' is gone.
+    if (!process.connected) this.onEmperorGone();
     this.send({ type: 'spawned' });
   }
 

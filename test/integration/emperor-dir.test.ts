@@ -229,6 +229,25 @@ describe('emperor: vassals from a directory', () => {
     );
   });
 
+  test('an emperor killed while its vassal is still starting leaves no orphan either', async () => {
+    await inEmperor(
+      (dir) => [dir, ...FAST],
+      async (emperor, dir) => {
+        vassal(dir, 'young.ini', 'young');
+        const m = await emperor.waitForLine(/vassal young\.ini spawned \(pid (\d+)\)/);
+        emperor.signal('SIGKILL'); // the vassal is most likely still loading its modules
+        await emperor.wait();
+        const pid = Number(m[1]);
+        await waitFor(() => !alive(pid), 15_000, `vassal ${pid} to exit on its own`);
+        await waitFor(
+          () => [...emperor.seenPids].every((p) => !alive(p)),
+          15_000,
+          'everything it started to exit',
+        );
+      },
+    );
+  });
+
   test('tsgi-emperor DIR: a vassal whose heartbeats stop is killed and respawned', async () => {
     await inEmperor(
       (dir) => [dir, ...FAST, '--emperor-required-heartbeat', '2'],
