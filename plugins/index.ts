@@ -1,5 +1,6 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
 import { httpPlugin } from './http/index.js';
+import { routerPlugin } from '../router/index.js';
 import { pythonPlugin } from './python/index.js';
 
 /**
@@ -7,4 +8,4 @@ import { pythonPlugin } from './python/index.js';
  * means adding its descriptor here; nothing registers itself by being imported.
  */
 // biome-ignore lint/suspicious/noExplicitAny: descriptors differ in their option tables
-export const builtinPlugins: readonly PluginDescriptor<any>[] = [httpPlugin, pythonPlugin];
+export const builtinPlugins: readonly PluginDescriptor<any>[] = [httpPlugin, pythonPlugin, routerPlugin];

@@ -14,6 +14,7 @@ import {
   somaxconn,
 } from '../net/listeners.js';
 import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
+import { runRequestHooks } from '../plugin/hooks.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import type { RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
 import { postBuffer } from '../request/post-buffering.js';
@@ -79,7 +80,17 @@ export class Master {
       sendError(sink, 503, 'instance is not ready');
       return;
     }
-    for (const hook of gen.hooks) if (hook.onRequest(req, sink) === 'handled') return;
+    if (gen.hooks.length > 0) runRequestHooks(gen.hooks, req, sink, this.dispatch);
+    else this.dispatch(req, sink);
+  };
+
+  /** After the hooks: a worker of the current generation (queued when all are busy). */
+  private readonly dispatch: RequestHandler = (req: TsgiRequest, sink: ResponseSink): void => {
+    const gen = this.gen;
+    if (!gen) {
+      sendError(sink, 503, 'instance is not ready');
+      return;
+    }
     if (!gen.runner) {
       sendError(sink, 404, 'no app is configured on this instance');
       return;

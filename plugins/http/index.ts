@@ -2,6 +2,8 @@ import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { HttpUpstreamClient } from './client.js';
+import './contract.js';
 import { HttpEdge } from './server.js';
 
 /**
@@ -53,7 +55,7 @@ export const httpOptions = {
 /** The largest header block node:http accepts by default, bytes; tsgi's HTTP default. */
 const DEFAULT_HTTP_HEADER_BYTES = 16 * 1024;
 
-/** The HTTP protocol plugin: server side (client side for upstreams comes with the router). */
+/** The HTTP protocol plugin: server side (listeners) and client side (`http-client`, for upstreams). */
 export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
   id: 'protocol.http',
   name: 'http',
@@ -75,7 +77,12 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http-socket');
     add('http11-socket');
     add('http');
-    if (listeners.length === 0) return { provides: {} };
+    const client = new HttpUpstreamClient({
+      connectTimeoutMs: core['socket-timeout'] * 1000,
+      readTimeoutMs: options['http-timeout'] * 1000,
+    });
+    const cleanup = async () => client.close();
+    if (listeners.length === 0) return { provides: { 'http-client': client }, cleanup };
     const edge = new HttpEdge(
       {
         listeners,
@@ -87,6 +94,6 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
       },
       log,
     );
-    return { provides: { edge } };
+    return { provides: { edge, 'http-client': client }, cleanup };
   },
 };
