@@ -17,7 +17,13 @@ import { StaticMaps } from './static/maps.js';
 import { backendsFrom } from './upstream/backends.js';
 
 /** Every action of the request chain. */
-const REQUEST_ACTIONS = new Map([...BASIC_ACTIONS, ...AUTH_ACTIONS, ...FILE_ACTIONS, ...PROXY_ACTIONS, ...REDIS_ACTIONS]);
+const REQUEST_ACTIONS = new Map([
+  ...BASIC_ACTIONS,
+  ...AUTH_ACTIONS,
+  ...FILE_ACTIONS,
+  ...PROXY_ACTIONS,
+  ...REDIS_ACTIONS,
+]);
 
 /** Actions allowed on the response head (synchronous, no answer of their own). */
 const RESPONSE_ACTIONS = new Map(
@@ -26,7 +32,8 @@ const RESPONSE_ACTIONS = new Map(
   ),
 );
 RESPONSE_ACTIONS.set('break', (args, env) => {
-  if (args.length >= 3) throw new ActionSyntaxError('a response rule cannot answer: use break without a status');
+  if (args.length >= 3)
+    throw new ActionSyntaxError('a response rule cannot answer: use break without a status');
   return BASIC_ACTIONS.get('break')!(args, env);
 });
 
@@ -67,7 +74,9 @@ export const routerPlugin: PluginDescriptor<typeof routingOptions> = {
       { connectTimeoutMs: core['socket-timeout'] * 1000 },
       log,
     );
-    options.upstream.forEach((line, i) => services.upstreams.declare(line, config.origins('upstream')[i] ?? null));
+    options.upstream.forEach((line, i) =>
+      services.upstreams.declare(line, config.origins('upstream')[i] ?? null),
+    );
     const rules = parseRules(
       config.entries as readonly ConfigEntry[],
       { request: REQUEST_ACTIONS, response: RESPONSE_ACTIONS },
@@ -77,11 +86,18 @@ export const routerPlugin: PluginDescriptor<typeof routingOptions> = {
     );
     const statics = new StaticMaps(services.staticSettings, log);
     const addStatic = (kind: 'check-static' | 'static-map' | 'static-map2') =>
-      options[kind].forEach((v, i) => statics.add(kind, v, config.origins(kind)[i] ?? null));
+      options[kind].forEach((v, i) => {
+        statics.add(kind, v, config.origins(kind)[i] ?? null);
+      });
     addStatic('check-static');
     addStatic('static-map');
     addStatic('static-map2');
-    if (rules.request.length === 0 && rules.response.length === 0 && statics.size === 0 && !headerOptions(options))
+    if (
+      rules.request.length === 0 &&
+      rules.response.length === 0 &&
+      statics.size === 0 &&
+      !headerOptions(options)
+    )
       return { provides: {}, cleanup: () => services.close() };
     const hook = new InternalRouter(rules, shapingOf(rules, options), statics, services.staticSettings, log);
     return {
@@ -95,7 +111,10 @@ export const routerPlugin: PluginDescriptor<typeof routingOptions> = {
   },
 };
 
-function headerOptions(o: { readonly 'add-header': readonly string[]; readonly 'del-header': readonly string[] }): boolean {
+function headerOptions(o: {
+  readonly 'add-header': readonly string[];
+  readonly 'del-header': readonly string[];
+}): boolean {
   return o['add-header'].length > 0 || o['del-header'].length > 0;
 }
 

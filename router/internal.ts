@@ -6,7 +6,7 @@ import { RouteContext, type Shaping } from './rules/context.js';
 import { runChain } from './rules/engine.js';
 import type { RuleSet } from './rules/parse.js';
 import { BREAK, type Verdict } from './rules/rule.js';
-import { sendFile, type StaticSettings } from './static/files.js';
+import { type StaticSettings, sendFile } from './static/files.js';
 import type { StaticMaps } from './static/maps.js';
 
 /**

@@ -17,19 +17,26 @@ const RULE_HELP: Readonly<Record<string, string>> = {
   'route-remote-user': 'add a rule matched against REMOTE_USER',
   'route-referer': 'add a rule matched against the Referer header',
   'route-label': 'add a label (a GOTO target)',
-  'route-if': 'add a rule on a condition: `CONDITION:SUBJECT ACTION:ARGS` (equal, startswith, regexp, isfile...)',
+  'route-if':
+    'add a rule on a condition: `CONDITION:SUBJECT ACTION:ARGS` (equal, startswith, regexp, isfile...)',
   'route-if-not': 'add a rule on a negated condition',
   'route-run': 'add an action that always runs: `ACTION:ARGS`',
   'route-status': 'add a rule on the response status',
 };
 
-function ruleOptions(names: readonly string[], chain: 'request' | 'response'): Record<string, OptionSpec<string, true>> {
+function ruleOptions(
+  names: readonly string[],
+  chain: 'request' | 'response',
+): Record<string, OptionSpec<string, true>> {
   const out: Record<string, OptionSpec<string, true>> = {};
   for (const name of names) {
     const base = chain === 'response' ? name.slice('response-'.length) : name;
     const help = RULE_HELP[base] ?? 'add a routing rule';
     out[name] = option.strings({
-      help: chain === 'response' ? `${help.replace(/^add a/, 'add a response')} (runs on the response head)` : help,
+      help:
+        chain === 'response'
+          ? `${help.replace(/^add a/, 'add a response')} (runs on the response head)`
+          : help,
     });
   }
   return out;
@@ -53,7 +60,9 @@ export const routingOptions = {
     help: 'serve PATH_INFO from this directory when such a file exists',
     aliases: ['static-check'],
   }),
-  'static-index': option.strings({ help: 'file to serve when a static directory is requested (e.g. index.html)' }),
+  'static-index': option.strings({
+    help: 'file to serve when a static directory is requested (e.g. index.html)',
+  }),
   'static-safe': option.strings({
     help: 'a path static serving may reach through symlinks or .. even outside the configured root',
   }),

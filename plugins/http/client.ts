@@ -43,7 +43,15 @@ const HOP_VARS = new Set([
 ]);
 
 /** Response headers never relayed. */
-const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 const headerNameCache = new Map<string, string>();
 
@@ -68,13 +76,18 @@ export function headerName(variable: string): string {
  * client's list plus REMOTE_ADDR), X-Forwarded-Proto (`UWSGI_SCHEME`, or `https` when HTTPS is on)
  * and X-Forwarded-Host (the client's Host, unless the client sent one).
  */
-export function upstreamHeaders(req: TsgiRequest, hostOverride: string | undefined, upgrade: boolean): string[] {
+export function upstreamHeaders(
+  req: TsgiRequest,
+  hostOverride: string | undefined,
+  upgrade: boolean,
+): string[] {
   const v = req.vars;
   const out: string[] = [];
   for (const [k, val] of v) if (k.startsWith('HTTP_') && !HOP_VARS.has(k)) out.push(headerName(k), val);
   const ct = v.get('CONTENT_TYPE');
   if (ct) out.push('Content-Type', ct);
-  if (req.contentLength >= 0 && (req.body || req.contentLength > 0)) out.push('Content-Length', String(req.contentLength));
+  if (req.contentLength >= 0 && (req.body || req.contentLength > 0))
+    out.push('Content-Length', String(req.contentLength));
   const clientHost = v.get('HTTP_HOST');
   const host = hostOverride ?? clientHost;
   if (host) out.push('Host', host);
@@ -140,7 +153,12 @@ class Exchange {
 }
 
 export class HttpUpstreamClient implements HttpClient {
-  private readonly agent = new Agent({ keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo', keepAliveMsecs: 1000 });
+  private readonly agent = new Agent({
+    keepAlive: true,
+    maxFreeSockets: 64,
+    scheduling: 'lifo',
+    keepAliveMsecs: 1000,
+  });
 
   constructor(private readonly defaults: HttpClientDefaults) {}
 
@@ -148,7 +166,12 @@ export class HttpUpstreamClient implements HttpClient {
     this.agent.destroy();
   }
 
-  forward(req: TsgiRequest, sink: ResponseSink, address: string, opts: HttpForwardOptions = {}): Promise<HttpForwardResult> {
+  forward(
+    req: TsgiRequest,
+    sink: ResponseSink,
+    address: string,
+    opts: HttpForwardOptions = {},
+  ): Promise<HttpForwardResult> {
     const ex = new Exchange(req, sink);
     const dest = target(address);
     if (!dest) {
@@ -157,7 +180,8 @@ export class HttpUpstreamClient implements HttpClient {
     }
     sink.onAbort(() => ex.finish('client-gone', null));
     if (opts.signal) {
-      const onSignal = () => ex.finish('upstream-error', err('TSGI_ERR_UPSTREAM_ABORTED', 502, 'request aborted'));
+      const onSignal = () =>
+        ex.finish('upstream-error', err('TSGI_ERR_UPSTREAM_ABORTED', 502, 'request aborted'));
       opts.signal.addEventListener('abort', onSignal, { once: true });
       void ex.result.then(() => opts.signal?.removeEventListener('abort', onSignal));
     }
@@ -188,7 +212,8 @@ export class HttpUpstreamClient implements HttpClient {
       setHost: false,
     });
     const connectTimer = setTimeout(
-      () => fail(err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`)),
+      () =>
+        fail(err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`)),
       opts.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
     );
     ex.stop = () => {
@@ -214,14 +239,26 @@ export class HttpUpstreamClient implements HttpClient {
       clearTimeout(connectTimer);
       if (ex.settled) return;
       if (!ex.connected) {
-        fail(err('TSGI_ERR_UPSTREAM_CONNECT', 502, `cannot connect to upstream ${address}: ${e.code ?? e.message}`));
+        fail(
+          err(
+            'TSGI_ERR_UPSTREAM_CONNECT',
+            502,
+            `cannot connect to upstream ${address}: ${e.code ?? e.message}`,
+          ),
+        );
         return;
       }
       if (creq.reusedSocket && !ex.responded && mayRetry && !req.body) {
         this.attempt(ex, dest, address, opts, false);
         return;
       }
-      fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, `upstream ${address} closed the connection: ${e.code ?? e.message}`));
+      fail(
+        err(
+          'TSGI_ERR_UPSTREAM_CLOSED',
+          502,
+          `upstream ${address} closed the connection: ${e.code ?? e.message}`,
+        ),
+      );
     });
     creq.on('response', (res: IncomingMessage) => this.relay(ex, creq, res, readTimeoutMs, fail));
   }
@@ -243,12 +280,25 @@ export class HttpUpstreamClient implements HttpClient {
         }
       },
       () => creq.end(),
-      (e) => fail(err('TSGI_ERR_REQUEST_BODY', (e as { statusCode?: number }).statusCode ?? 400, `request body failed: ${e.message}`)),
+      (e) =>
+        fail(
+          err(
+            'TSGI_ERR_REQUEST_BODY',
+            (e as { statusCode?: number }).statusCode ?? 400,
+            `request body failed: ${e.message}`,
+          ),
+        ),
     );
   }
 
   /** Relay the upstream's response to the client with backpressure. */
-  private relay(ex: Exchange, creq: ClientRequest, res: IncomingMessage, readTimeoutMs: number, fail: (e: HttpForwardError) => void): void {
+  private relay(
+    ex: Exchange,
+    creq: ClientRequest,
+    res: IncomingMessage,
+    readTimeoutMs: number,
+    fail: (e: HttpForwardError) => void,
+  ): void {
     if (ex.settled) {
       res.destroy();
       return;
@@ -288,15 +338,27 @@ export class HttpUpstreamClient implements HttpClient {
       sink.end();
       ex.finish('complete', null);
     });
-    res.on('aborted', () => fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response')));
-    res.on('error', () => fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream connection failed mid-response')));
+    res.on('aborted', () =>
+      fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response')),
+    );
+    res.on('error', () =>
+      fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream connection failed mid-response')),
+    );
   }
 
-  upgrade(req: TsgiRequest, client: UpgradedClient, address: string, opts: HttpForwardOptions = {}): Promise<HttpForwardResult> {
+  upgrade(
+    req: TsgiRequest,
+    client: UpgradedClient,
+    address: string,
+    opts: HttpForwardOptions = {},
+  ): Promise<HttpForwardResult> {
     return new Promise((resolve) => {
       const dest = target(address);
       if (!dest) {
-        resolve({ outcome: 'upstream-error', error: err('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`) });
+        resolve({
+          outcome: 'upstream-error',
+          error: err('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`),
+        });
         return;
       }
       let connected = false;
@@ -316,16 +378,24 @@ export class HttpUpstreamClient implements HttpClient {
       });
       const timer = setTimeout(() => {
         creq.destroy();
-        settle({ outcome: 'upstream-error', error: err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`) });
+        settle({
+          outcome: 'upstream-error',
+          error: err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`),
+        });
       }, opts.connectTimeoutMs ?? this.defaults.connectTimeoutMs);
-      creq.on('socket', (s: Socket) => s.once('connect', () => {
-        connected = true;
-        clearTimeout(timer);
-      }));
+      creq.on('socket', (s: Socket) =>
+        s.once('connect', () => {
+          connected = true;
+          clearTimeout(timer);
+        }),
+      );
       creq.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         const code = connected ? 'TSGI_ERR_UPSTREAM_CLOSED' : 'TSGI_ERR_UPSTREAM_CONNECT';
-        settle({ outcome: 'upstream-error', error: err(code, 502, `upstream ${address}: ${e.code ?? e.message}`) });
+        settle({
+          outcome: 'upstream-error',
+          error: err(code, 502, `upstream ${address}: ${e.code ?? e.message}`),
+        });
       });
       creq.on('upgrade', (res: IncomingMessage, upstream: Socket, upHead: Buffer) => {
         req.status = 101;

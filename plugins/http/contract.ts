@@ -62,14 +62,24 @@ export interface HttpClient {
    * answer `sink` with its response: hop-by-hop headers dropped, `X-Forwarded-For/Proto/Host` added,
    * bodies streamed with backpressure in both directions.
    */
-  forward(req: TsgiRequest, sink: ResponseSink, address: string, opts?: HttpForwardOptions): Promise<HttpForwardResult>;
+  forward(
+    req: TsgiRequest,
+    sink: ResponseSink,
+    address: string,
+    opts?: HttpForwardOptions,
+  ): Promise<HttpForwardResult>;
   /**
    * Pass an upgrade request (WebSocket) through to the server at `address`: on `101` the two
    * connections are joined byte for byte until either side closes; any other answer is relayed and
    * the client connection closed. Connect failures resolve with the error before anything is
    * written to the client, so another node may be tried.
    */
-  upgrade(req: TsgiRequest, client: UpgradedClient, address: string, opts?: HttpForwardOptions): Promise<HttpForwardResult>;
+  upgrade(
+    req: TsgiRequest,
+    client: UpgradedClient,
+    address: string,
+    opts?: HttpForwardOptions,
+  ): Promise<HttpForwardResult>;
   /** Close idle pooled connections (instance stop). */
   close(): void;
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { RequestError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
 import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';

@@ -65,7 +65,10 @@ export class UpgradeSink implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    const body = Buffer.from(`${status} ${REASONS[status] ?? 'Error'}${detail ? `: ${detail}` : ''}\n`, 'latin1');
+    const body = Buffer.from(
+      `${status} ${REASONS[status] ?? 'Error'}${detail ? `: ${detail}` : ''}\n`,
+      'latin1',
+    );
     this.head(status, REASONS[status] ?? 'Error', ['Content-Type', 'text/plain; charset=utf-8'], body.length);
     this.socket.end(body);
   }

@@ -191,7 +191,8 @@ const redirectAction =
 
 /** Parse `NNN` or `NNN reason` the way uWSGI's `uwsgi_response_prepare_headers` reads a status. */
 function statusLine(text: string, what: string): { status: number; reason: string } {
-  if (!/^\d{3}/.test(text)) throw new ActionSyntaxError(`${what}: '${text}' does not start with a status code`);
+  if (!/^\d{3}/.test(text))
+    throw new ActionSyntaxError(`${what}: '${text}' does not start with a status code`);
   const status = Number(text.slice(0, 3));
   if (status < 100) throw new ActionSyntaxError(`${what}: '${text.slice(0, 3)}' is not an HTTP status`);
   const reason = text.length <= 4 ? (statusReason(status) ?? 'Unknown') : text.slice(4);

@@ -36,7 +36,16 @@ const staticAction =
     };
   };
 
-const FILE_KEYS = ['filename', 'status', 'content_type', 'nocl', 'no_cl', 'no_content_length', 'mime', 'no_headers'];
+const FILE_KEYS = [
+  'filename',
+  'status',
+  'content_type',
+  'nocl',
+  'no_cl',
+  'no_content_length',
+  'mime',
+  'no_headers',
+];
 
 /** `file:` / `sendfile:` / `fastfile:` (the same to tsgi: the file streams with backpressure). */
 const fileAction =
@@ -70,8 +79,16 @@ const fileAction =
 
 function notServed(ctx: RouteContext, why: 'missing' | 'forbidden', next: boolean): Verdict {
   if (next) return NEXT;
-  if (why === 'forbidden') ctx.log.warn(`[uwsgi-fileserve] security error: refused a path outside its root for ${ctx.variable('REQUEST_URI') ?? ''}`);
-  ctx.respond(why === 'forbidden' ? 403 : 404, null, ['Content-Type', 'text/plain'], Buffer.from(why === 'forbidden' ? 'Forbidden\n' : 'Not Found\n'));
+  if (why === 'forbidden')
+    ctx.log.warn(
+      `[uwsgi-fileserve] security error: refused a path outside its root for ${ctx.variable('REQUEST_URI') ?? ''}`,
+    );
+  ctx.respond(
+    why === 'forbidden' ? 403 : 404,
+    null,
+    ['Content-Type', 'text/plain'],
+    Buffer.from(why === 'forbidden' ? 'Forbidden\n' : 'Not Found\n'),
+  );
   return BREAK;
 }
 

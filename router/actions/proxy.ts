@@ -42,7 +42,8 @@ const httpAction: ActionFactory = (args, env) => {
 /** `uwsgi:ADDR,MOD1,MOD2[,APPID]`; with an empty ADDR only the modifiers (and app id) change: CONTINUE. */
 const uwsgiAction: ActionFactory = (args, env) => {
   const parts = args.split(',');
-  if (parts.length < 3) throw new ActionSyntaxError(`uwsgi: expected ADDR,MODIFIER1,MODIFIER2[,APPID], got '${args}'`);
+  if (parts.length < 3)
+    throw new ActionSyntaxError(`uwsgi: expected ADDR,MODIFIER1,MODIFIER2[,APPID], got '${args}'`);
   const [addr = '', m1 = '', m2 = ''] = parts;
   const appid = parts.slice(3).join(',');
   const modifier1 = Number.parseInt(m1, 10) || 0;

@@ -47,8 +47,11 @@ function initialState(): Uint32Array {
 
 /** Blowfish's F: ((S0[a] + S1[b]) ^ S2[c]) + S3[d], mod 2^32 (S-boxes at offsets 18, 274, 530, 786). */
 function f(st: Uint32Array, x: number): number {
-  return ((((st[18 + (x >>> 24)]! + st[274 + ((x >>> 16) & 0xff)]!) | 0) ^ st[530 + ((x >>> 8) & 0xff)]!) +
-    st[786 + (x & 0xff)]!) | 0;
+  return (
+    ((((st[18 + (x >>> 24)]! + st[274 + ((x >>> 16) & 0xff)]!) | 0) ^ st[530 + ((x >>> 8) & 0xff)]!) +
+      st[786 + (x & 0xff)]!) |
+    0
+  );
 }
 
 /** Encrypt the 64-bit block `lr[off], lr[off+1]` in place. */

@@ -34,7 +34,8 @@ export function md5Crypt(password: Buffer, magic: '$1$' | '$apr1$', salt: string
   const ctx = createHash('md5');
   ctx.update(password).update(m).update(s);
   for (let left = password.length; left > 0; left -= 16) ctx.update(alt.subarray(0, Math.min(16, left)));
-  for (let i = password.length; i > 0; i >>= 1) ctx.update(i & 1 ? Buffer.from([0]) : password.subarray(0, 1));
+  for (let i = password.length; i > 0; i >>= 1)
+    ctx.update(i & 1 ? Buffer.from([0]) : password.subarray(0, 1));
   let final: Buffer = ctx.digest();
   for (let i = 0; i < 1000; i++) {
     const parts: Buffer[] = [];

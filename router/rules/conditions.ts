@@ -79,7 +79,8 @@ export function buildCondition(name: string, subject: string): Condition {
     const known = ['incache', 'lord'].includes(name) ? ' (not supported by tsgi)' : '';
     throw new ConditionSyntaxError(`unknown route condition '${name}'${known}`);
   }
-  if (semi === -1) throw new ConditionSyntaxError(`'${name}' needs two operands 'left;right', got '${subject}'`);
+  if (semi === -1)
+    throw new ConditionSyntaxError(`'${name}' needs two operands 'left;right', got '${subject}'`);
   const left = Template.of(subject.slice(0, semi));
   const right = Template.of(subject.slice(semi + 1));
   return { name, test: (ctx) => binary(left.expand(ctx, false), right.expand(ctx, false)) };
@@ -104,7 +105,7 @@ function regexpCondition(name: string, subject: Template, pattern: string): Cond
   };
 }
 
-function fileTest(path: string, probe: () => unknown): boolean {
+function fileTest(_path: string, probe: () => unknown): boolean {
   try {
     return probe() !== false;
   } catch {
@@ -125,7 +126,7 @@ function ipv4In(addr: string, net: string): boolean | null {
   const prefix = prefixText === undefined ? 32 : strtol(prefixText);
   if (!isIPv4(addr) || !isIPv4(base!) || prefix < 0 || prefix > 32) return false;
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ipv4Int(addr) & mask) >>> 0) === ((ipv4Int(base!) & mask) >>> 0);
+  return (ipv4Int(addr) & mask) >>> 0 === (ipv4Int(base!) & mask) >>> 0;
 }
 
 function ipv4Int(a: string): number {

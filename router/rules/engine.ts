@@ -32,7 +32,12 @@ export function runChain(rules: readonly Rule[], ctx: RouteContext, from = 0): V
   return CONTINUE;
 }
 
-function after(rules: readonly Rule[], ctx: RouteContext, v: Verdict, next: number): Verdict | Promise<Verdict> {
+function after(
+  rules: readonly Rule[],
+  ctx: RouteContext,
+  v: Verdict,
+  next: number,
+): Verdict | Promise<Verdict> {
   ctx.clearGroups();
   return v === NEXT ? runChain(rules, ctx, next) : v;
 }
@@ -70,7 +75,13 @@ function matches(rule: Rule, ctx: RouteContext): boolean | null {
 export function responseRunner(rules: readonly Rule[]): ((ctx: RouteContext) => void) | null {
   if (rules.length === 0) return null;
   return (ctx) => {
-    const saved = { pc: ctx.pc, gotoPos: ctx.gotoPos, chain: ctx.chain, groups: ctx.groups, n: ctx.groupCount };
+    const saved = {
+      pc: ctx.pc,
+      gotoPos: ctx.gotoPos,
+      chain: ctx.chain,
+      groups: ctx.groups,
+      n: ctx.groupCount,
+    };
     ctx.chain = 'response';
     ctx.pc = 0;
     ctx.gotoPos = 0;
@@ -83,4 +94,3 @@ export function responseRunner(rules: readonly Rule[]): ((ctx: RouteContext) => 
     if (!saved.groups) ctx.clearGroups();
   };
 }
-

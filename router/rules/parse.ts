@@ -99,7 +99,9 @@ function parseRule(
   if (kind !== 'route-run') {
     const space = e.value.indexOf(' ');
     if (space === -1)
-      throw new RuleSyntaxError(`expected '<${kind === 'route-if' ? 'condition' : 'regex'}> <action>', got '${e.value}'`);
+      throw new RuleSyntaxError(
+        `expected '<${kind === 'route-if' ? 'condition' : 'regex'}> <action>', got '${e.value}'`,
+      );
     matcherText = e.value.slice(0, space);
     actionText = e.value.slice(space + 1);
   }
@@ -145,7 +147,9 @@ function parseAction(
   const factory = actions.get(name);
   if (!factory) {
     if (env.chain === 'response' && actions.size > 0 && !unsupported.includes(name))
-      throw new RuleSyntaxError(`action '${name}' cannot run on the response (allowed: ${[...actions.keys()].join(', ')})`);
+      throw new RuleSyntaxError(
+        `action '${name}' cannot run on the response (allowed: ${[...actions.keys()].join(', ')})`,
+      );
     if (unsupported.includes(name))
       throw new RuleSyntaxError(`action '${name}' is a uWSGI action tsgi does not support`);
     throw new RuleSyntaxError(`unknown action '${name}' in '${text}'`);

@@ -76,7 +76,8 @@ function translate(body: string): string {
       const kind = body[i + 2] ?? '';
       if (kind === '>' || kind === '#' || kind === 'R' || kind === '|' || /[0-9+&P]/.test(kind))
         throw new PcreSyntaxError(`group (?${kind} is not supported`);
-      if (/[a-zA-Z]/.test(kind)) throw new PcreSyntaxError('inline flags are only supported at the start of the pattern');
+      if (/[a-zA-Z]/.test(kind))
+        throw new PcreSyntaxError('inline flags are only supported at the start of the pattern');
       out += '(?';
       i++;
       continue;

@@ -6,7 +6,7 @@
  * Input and output are latin-1 binary strings.
  */
 export function uwsgiUrlDecode(buf: string): string {
-  const enum S {
+  enum S {
     Zero,
     Percent1,
     Percent2,

@@ -96,7 +96,7 @@ export async function sendFile(
   const etag = etagOf(file);
   if (notModified(v.get('HTTP_IF_NONE_MATCH'), v.get('HTTP_IF_MODIFIED_SINCE'), etag, mtimeSec)) {
     req.status = 304;
-    sink.head(304, 'Not Modified', ['ETag', etag, 'Last-Modified', lastModified], -1);
+    sink.head(304, 'Not Modified', ['ETag', etag], -1);
     sink.end();
     return;
   }
@@ -125,7 +125,14 @@ export async function sendFile(
     sink.end();
     return;
   }
-  await streamFile(req, sink, file.path, { status, reason: partial ? 'Partial Content' : 'OK', headers }, span.from, length);
+  await streamFile(
+    req,
+    sink,
+    file.path,
+    { status, reason: partial ? 'Partial Content' : 'OK', headers },
+    span.from,
+    length,
+  );
 }
 
 /** The head of a file response: status line and headers (Content-Length included by the caller). */
@@ -167,7 +174,13 @@ export async function streamFile(
 }
 
 /** Stream `length` bytes from `fh` at `from` into the sink, waiting for the client to drain. */
-async function pump(req: TsgiRequest, sink: ResponseSink, fh: FileHandle, from: number, length: number): Promise<void> {
+async function pump(
+  req: TsgiRequest,
+  sink: ResponseSink,
+  fh: FileHandle,
+  from: number,
+  length: number,
+): Promise<void> {
   let gone = false;
   sink.onAbort(() => {
     gone = true;
@@ -196,7 +209,12 @@ async function pump(req: TsgiRequest, sink: ResponseSink, fh: FileHandle, from: 
 }
 
 /** RFC 9110 §13.1.2 then §13.1.3: If-None-Match decides when present, else If-Modified-Since. */
-function notModified(inm: string | undefined, ims: string | undefined, etag: string, mtimeSec: number): boolean {
+function notModified(
+  inm: string | undefined,
+  ims: string | undefined,
+  etag: string,
+  mtimeSec: number,
+): boolean {
   if (inm !== undefined) {
     if (inm.trim() === '*') return true;
     return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
@@ -219,7 +237,10 @@ function rangeStillValid(ifRange: string | undefined, etag: string, mtimeSec: nu
  * A single byte range (RFC 9110 §14.1.2) against a file of `size` bytes: the span, `'invalid'` when
  * unsatisfiable, or null to ignore the header (absent, malformed, several ranges, or the whole file).
  */
-export function parseRange(header: string | undefined, size: number): { from: number; to: number } | 'invalid' | null {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { from: number; to: number } | 'invalid' | null {
   if (!header) return null;
   const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
   if (!m || (m[1] === '' && m[2] === '')) return null;

@@ -46,8 +46,19 @@ export class StaticMaps {
     }
     const eq = value.indexOf('=');
     if (eq === -1)
-      throw new ConfigError('TSGI_ERR_CONFIG_VALUE', `expected MOUNTPOINT=DIRECTORY, got '${value}'`, origin, kind);
-    this.sources.push({ kind, mount: value.slice(0, eq), target: value.slice(eq + 1), origin, resolved: null });
+      throw new ConfigError(
+        'TSGI_ERR_CONFIG_VALUE',
+        `expected MOUNTPOINT=DIRECTORY, got '${value}'`,
+        origin,
+        kind,
+      );
+    this.sources.push({
+      kind,
+      mount: value.slice(0, eq),
+      target: value.slice(eq + 1),
+      origin,
+      resolved: null,
+    });
   }
 
   get size(): number {
@@ -74,7 +85,9 @@ export class StaticMaps {
       if (!path.startsWith(s.mount)) continue;
       const r = await this.resolve(s);
       if (!r) continue;
-      const filename = r.isFile ? r.root : `${r.root}/${s.kind === 'static-map' ? path.slice(s.mount.length) : path}`;
+      const filename = r.isFile
+        ? r.root
+        : `${r.root}/${s.kind === 'static-map' ? path.slice(s.mount.length) : path}`;
       const found = await findFile(filename, r.root, this.settings);
       if (found === 'forbidden') {
         this.log.warn(`[uwsgi-fileserve] security error: ${filename} is not under ${r.root} or a safe path`);
@@ -100,7 +113,9 @@ export class StaticMaps {
   }
 
   private warnMissing(s: Source): void {
-    this.log.warn(`tsgi: ${s.kind} target '${s.target}' does not exist (yet); it is looked up again per request`);
+    this.log.warn(
+      `tsgi: ${s.kind} target '${s.target}' does not exist (yet); it is looked up again per request`,
+    );
   }
 }
 
@@ -109,4 +124,3 @@ function appendIndex(req: TsgiRequest, index: string): void {
   const p = req.vars.get('PATH_INFO') ?? '';
   req.vars.set('PATH_INFO', p.endsWith('/') ? p + index : `${p}/${index}`);
 }
-

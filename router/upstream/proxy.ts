@@ -33,7 +33,12 @@ export interface ProxyOptions {
 
 /** A protocol client as the proxy uses it. */
 export interface ProxyBackend {
-  forward(req: TsgiRequest, sink: ResponseSink, address: string, opts?: ProxyOptions): Promise<ForwardResultLike>;
+  forward(
+    req: TsgiRequest,
+    sink: ResponseSink,
+    address: string,
+    opts?: ProxyOptions,
+  ): Promise<ForwardResultLike>;
   /** HTTP only: pass an upgrade (WebSocket) through. */
   upgrade?(
     req: TsgiRequest,
@@ -86,7 +91,11 @@ export async function proxyRequest(
     const mayRetry = attempt < pool.settings.retries && replayable(req) && pool.nodes.length > tried.size;
     const out = mayRetry ? new HeldErrorSink(sink) : sink;
     pool.acquire(node);
-    const r = await backend.forward(req, out, node.address, { ...opts, modifier1: node.modifier1, modifier2: node.modifier2 });
+    const r = await backend.forward(req, out, node.address, {
+      ...opts,
+      modifier1: node.modifier1,
+      modifier2: node.modifier2,
+    });
     pool.release(node);
     if (r.outcome === 'upstream-error' && r.error && CONNECT_FAILURES.has(r.error.code)) {
       if (node.failedAtMs === Number.NEGATIVE_INFINITY)

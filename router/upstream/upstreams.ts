@@ -1,5 +1,12 @@
 import { ConfigError, type ConfigOrigin } from '../../core/errors.js';
-import { type Balancing, DEFAULT_POOL, type PoolSettings, UpstreamNode, UpstreamPool, type UpstreamProtocol } from './pool.js';
+import {
+  type Balancing,
+  DEFAULT_POOL,
+  type PoolSettings,
+  UpstreamNode,
+  UpstreamPool,
+  type UpstreamProtocol,
+} from './pool.js';
 
 /**
  * The pools proxy actions send to: pools declared with the `upstream` option (a tsgi extension:
@@ -19,7 +26,10 @@ const PROTOCOLS: ReadonlyMap<string, UpstreamProtocol> = new Map([
 ]);
 
 /** A node written `proto://address`, or a bare address spoken to with `fallback`. */
-export function parseNode(text: string, fallback: UpstreamProtocol): { protocol: UpstreamProtocol; address: string } | null {
+export function parseNode(
+  text: string,
+  fallback: UpstreamProtocol,
+): { protocol: UpstreamProtocol; address: string } | null {
   const m = /^([a-z]+):\/\/(.*)$/.exec(text);
   if (!m) return text ? { protocol: fallback, address: text } : null;
   const protocol = PROTOCOLS.get(m[1]!);
