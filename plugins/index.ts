@@ -1,6 +1,6 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
-import { httpPlugin } from './http/index.js';
 import { routerPlugin } from '../router/index.js';
+import { httpPlugin } from './http/index.js';
 import { pythonPlugin } from './python/index.js';
 
 /**

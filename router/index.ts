@@ -74,9 +74,9 @@ export const routerPlugin: PluginDescriptor<typeof routingOptions> = {
       { connectTimeoutMs: core['socket-timeout'] * 1000 },
       log,
     );
-    options.upstream.forEach((line, i) =>
-      services.upstreams.declare(line, config.origins('upstream')[i] ?? null),
-    );
+    const upstreamOrigins = config.origins('upstream');
+    for (const [i, line] of options.upstream.entries())
+      services.upstreams.declare(line, upstreamOrigins[i] ?? null);
     const rules = parseRules(
       config.entries as readonly ConfigEntry[],
       { request: REQUEST_ACTIONS, response: RESPONSE_ACTIONS },
