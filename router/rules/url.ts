@@ -1,7 +1,7 @@
 /**
  * uWSGI's `http_url_decode` (core/utils.c, uWSGI 2.0), which the `rewrite` action applies to the new
  * path: percent-escapes decoded (a malformed one becomes a NUL byte, `%%` a literal `%`), `//`
- * collapsed, `.` and `..` segments written literally in the path resolved (`%2e%2e` is decoded but
+ * kept, `.` and `..` segments written literally in the path resolved (`%2e%2e` is decoded but
  * not resolved), everything from `#` dropped, and a path not starting with `/` kept relative.
  * Input and output are latin-1 binary strings.
  */
