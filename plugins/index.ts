@@ -1,11 +1,19 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
 import { routerPlugin } from '../router/index.js';
+import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
 import { pythonPlugin } from './python/index.js';
+import { uwsgiPlugin } from './uwsgi/index.js';
 
 /**
  * Every built-in plugin, in registration order (which is also provisioning order). Adding a plugin
  * means adding its descriptor here; nothing registers itself by being imported.
  */
 // biome-ignore lint/suspicious/noExplicitAny: descriptors differ in their option tables
-export const builtinPlugins: readonly PluginDescriptor<any>[] = [httpPlugin, pythonPlugin, routerPlugin];
+export const builtinPlugins: readonly PluginDescriptor<any>[] = [
+  httpPlugin,
+  uwsgiPlugin,
+  fastcgiPlugin,
+  pythonPlugin,
+  routerPlugin,
+];

@@ -88,7 +88,7 @@ export const coreOptions = {
     default: 60,
   }),
   'socket-timeout': option.seconds({
-    help: 'timeout of internal socket operations (worker transport connect)',
+    help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
   }),
   stats: option.string({
@@ -113,6 +113,10 @@ export const coreOptions = {
     aliases: ['plugins'],
   }),
   'plugin-dir': option.string({ help: 'accepted for compatibility: tsgi plugins are built in' }),
+  socket: option.strings({
+    help: 'bind a listener speaking the protocol `protocol` names (uwsgi by default: nginx uwsgi_pass)',
+    short: 's',
+  }),
   protocol: option.string({
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],

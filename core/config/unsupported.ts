@@ -9,9 +9,6 @@
 /** Options whose absence changes behaviour: using one is a config error until tsgi implements it. */
 const ERROR_OPTIONS = new Set([
   // sockets and protocols tsgi does not speak (yet)
-  'socket',
-  'uwsgi-socket',
-  'fastcgi-socket',
   'https-socket',
   'https-socket-modifier1',
   'https-socket-modifier2',

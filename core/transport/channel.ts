@@ -103,9 +103,12 @@ export class FramedChannel implements WorkerChannel {
     writeFrameHeader(buf, 0, Frame.REQUEST, id, varsLen);
     writeVars(buf, FRAME_HEADER_BYTES, req.vars);
     if (tail) writeFrameHeader(buf, FRAME_HEADER_BYTES + varsLen, Frame.DATA_END, id, 0);
-    this.socket.write(buf);
     sink.onAbort(() => this.abortStream(st, AbortReason.CLIENT_GONE));
+    // A body already received (uwsgi, FastCGI, post-buffering) goes out in the same write.
+    this.socket.cork();
+    this.socket.write(buf);
     if (req.body) this.pumpBody(st);
+    this.socket.uncork();
   }
 
   abort(req: TsgiRequest): void {

@@ -1,6 +1,7 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
+import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
 import { HttpUpstreamClient } from './client.js';
 import './contract.js';
@@ -77,6 +78,8 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http-socket');
     add('http11-socket');
     add('http');
+    if (socketProtocol(config) === 'http')
+      listeners.push(...listenSpecs(config, 'http', 'socket', core.socket));
     const client = new HttpUpstreamClient({
       connectTimeoutMs: core['socket-timeout'] * 1000,
       readTimeoutMs: options['http-timeout'] * 1000,

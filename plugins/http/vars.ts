@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { percentDecode } from '../../core/request/cgi.js';
 
 /**
  * Build the CGI vars of an HTTP/1.x request (RFC 3875 §4.1 meta-variables, as uWSGI's http parser and
@@ -16,24 +17,6 @@ export function headerVarName(name: string): string {
     if (headerVarCache.size < 1000) headerVarCache.set(name, v);
   }
   return v;
-}
-
-/**
- * Percent-decode a request path into a latin-1 binary string (each `%XX` becomes the byte 0xXX);
- * malformed escapes stay literal, as uWSGI leaves them.
- */
-export function percentDecode(path: string): string {
-  if (!path.includes('%')) return path;
-  let out = '';
-  let last = 0;
-  for (let i = path.indexOf('%'); i !== -1 && i + 2 < path.length; i = path.indexOf('%', i + 1)) {
-    const hex = path.slice(i + 1, i + 3);
-    if (!/^[0-9a-fA-F]{2}$/.test(hex)) continue;
-    out += path.slice(last, i) + String.fromCharCode(Number.parseInt(hex, 16));
-    last = i + 3;
-    i += 2;
-  }
-  return out + path.slice(last);
 }
 
 /** Per-listener constant vars (`SERVER_NAME`, `SERVER_PORT`), computed once. */

@@ -70,3 +70,26 @@ test('every truncation of a valid block is rejected with a codec error, never ga
     ),
   );
 });
+
+test('a whole packet round-trips: header fields and vars in order, repeats kept', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(latin1, latin1), { maxLength: 20 }),
+      fc.nat(255),
+      fc.nat(255),
+      (pairs, m1, m2) => {
+        const pkt = encodePacket(pairs, m1, m2);
+        assert.deepEqual(decodeHeader(pkt), { modifier1: m1, datasize: pkt.length - 4, modifier2: m2 });
+        assert.deepEqual(decodePairs(pkt, UWSGI_HEADER_BYTES), pairs.flat());
+      },
+    ),
+  );
+});
+
+test('a value of 65535 bytes is encodable; 65536 is refused', () => {
+  assert.equal(encodeVars([['V', 'x'.repeat(65535)]]).length, 4 + 1 + 65535);
+  assert.throws(
+    () => encodeVars([['V', 'x'.repeat(65536)]]),
+    (e: unknown) => e instanceof UwsgiCodecError && e.code === 'TSGI_ERR_UWSGI_VAR_TOO_LONG',
+  );
+});
