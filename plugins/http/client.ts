@@ -1,56 +1,35 @@
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { endToEndHeaders, HOP_BY_HOP } from '../../core/request/headers.js';
 import type { TsgiRequest } from '../../core/request/request.js';
-import { type ResponseSink, sendError } from '../../core/request/sink.js';
-import type {
-  HttpClient,
-  HttpForwardError,
-  HttpForwardOptions,
-  HttpForwardResult,
-  UpgradedClient,
-} from './contract.js';
+import type { ResponseSink } from '../../core/request/sink.js';
+import {
+  Exchange,
+  type ForwardDefaults,
+  type ForwardResult,
+  forwardSettings,
+  UpstreamError,
+} from '../../core/request/upstream.js';
+import type { HttpClient, HttpForwardOptions, UpgradedClient } from './contract.js';
 
 /**
  * The HTTP protocol's client side (RFC 9112) on node:http: one keep-alive pool of connections per
  * upstream address (node's Agent, LIFO so idle connections age out), the request rebuilt from its
- * CGI vars, bodies streamed with backpressure both ways. The request body starts flowing only once
- * the connection is up, so a refused connection leaves it untouched and the caller may try another
- * node; a pooled connection the server closed while idle is retried once on a fresh one.
+ * CGI vars, bodies streamed with backpressure both ways through the shared {@link Exchange}. The
+ * request body starts flowing only once the connection is up, so a refused connection leaves it
+ * unread and the caller may try another node; a pooled connection the server closed while idle is
+ * retried once on another one for a request without a body.
  */
 
-/** Defaults of {@link HttpForwardOptions}, ms. */
-export interface HttpClientDefaults {
-  readonly connectTimeoutMs: number;
-  readonly readTimeoutMs: number;
-}
-
-/** Request headers never forwarded: they describe one hop (RFC 9110 §7.6.1) or are rebuilt here. */
-const HOP_VARS = new Set([
-  'HTTP_CONNECTION',
-  'HTTP_KEEP_ALIVE',
-  'HTTP_PROXY_CONNECTION',
-  'HTTP_TE',
-  'HTTP_TRAILER',
-  'HTTP_TRANSFER_ENCODING',
-  'HTTP_UPGRADE',
+/** Request vars never sent as headers: hop-by-hop ones (RFC 9110 §7.6.1) and those rebuilt here. */
+const REBUILT = new Set([
   'HTTP_HOST',
   'HTTP_CONTENT_LENGTH',
   'HTTP_CONTENT_TYPE',
   'HTTP_X_FORWARDED_FOR',
   'HTTP_X_FORWARDED_PROTO',
   'HTTP_X_FORWARDED_HOST',
-]);
-
-/** Response headers never relayed. */
-const HOP_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
 ]);
 
 const headerNameCache = new Map<string, string>();
@@ -73,8 +52,9 @@ export function headerName(variable: string): string {
 /**
  * The headers to send upstream for `req`: every `HTTP_*` var but hop-by-hop ones, Content-Type and
  * Content-Length from the CGI vars, Host (the override or the client's), and X-Forwarded-For (the
- * client's list plus REMOTE_ADDR), X-Forwarded-Proto (`UWSGI_SCHEME`, or `https` when HTTPS is on)
- * and X-Forwarded-Host (the client's Host, unless the client sent one).
+ * client's list plus REMOTE_ADDR), X-Forwarded-Proto (kept when the client sent one, else
+ * `UWSGI_SCHEME`, or `https` when HTTPS is on) and X-Forwarded-Host (likewise, else the client's
+ * Host). With `upgrade`, the Connection and Upgrade headers of the handshake are kept.
  */
 export function upstreamHeaders(
   req: TsgiRequest,
@@ -83,10 +63,14 @@ export function upstreamHeaders(
 ): string[] {
   const v = req.vars;
   const out: string[] = [];
-  for (const [k, val] of v) if (k.startsWith('HTTP_') && !HOP_VARS.has(k)) out.push(headerName(k), val);
+  for (const [k, val] of v) {
+    if (!k.startsWith('HTTP_') || REBUILT.has(k)) continue;
+    const name = headerName(k);
+    if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, val);
+  }
   const ct = v.get('CONTENT_TYPE');
   if (ct) out.push('Content-Type', ct);
-  if (req.contentLength >= 0 && (req.body || req.contentLength > 0))
+  if (req.contentLength > 0 || (req.contentLength === 0 && req.body))
     out.push('Content-Length', String(req.contentLength));
   const clientHost = v.get('HTTP_HOST');
   const host = hostOverride ?? clientHost;
@@ -114,43 +98,7 @@ function target(address: string): { host?: string; port?: number; socketPath?: s
   return { host, port };
 }
 
-const err = (code: `TSGI_ERR_${string}`, statusCode: number, message: string): HttpForwardError => ({
-  code,
-  statusCode,
-  message,
-});
-
-/** One forward in progress: settles once, answers the sink once. */
-class Exchange {
-  settled = false;
-  /** A response head reached the client. */
-  responded = false;
-  /** The current attempt's connection is up. */
-  connected = false;
-  /** Tear the current attempt down (set by each attempt). */
-  stop: () => void = () => {};
-  private resolve!: (r: HttpForwardResult) => void;
-  readonly result = new Promise<HttpForwardResult>((r) => {
-    this.resolve = r;
-  });
-
-  constructor(
-    readonly req: TsgiRequest,
-    readonly sink: ResponseSink,
-  ) {}
-
-  /** End the exchange: an error answers the client (an error page, or a reset after the head). */
-  finish(outcome: HttpForwardResult['outcome'], error: HttpForwardError | null): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (outcome !== 'complete') this.stop();
-    if (error && outcome === 'upstream-error') {
-      if (!this.sink.headSent) this.req.status = error.statusCode;
-      sendError(this.sink, error.statusCode, error.message);
-    }
-    this.resolve({ outcome, error });
-  }
-}
+type Target = NonNullable<ReturnType<typeof target>>;
 
 export class HttpUpstreamClient implements HttpClient {
   private readonly agent = new Agent({
@@ -160,7 +108,7 @@ export class HttpUpstreamClient implements HttpClient {
     keepAliveMsecs: 1000,
   });
 
-  constructor(private readonly defaults: HttpClientDefaults) {}
+  constructor(private readonly defaults: ForwardDefaults) {}
 
   close(): void {
     this.agent.destroy();
@@ -170,221 +118,130 @@ export class HttpUpstreamClient implements HttpClient {
     req: TsgiRequest,
     sink: ResponseSink,
     address: string,
-    opts: HttpForwardOptions = {},
-  ): Promise<HttpForwardResult> {
-    const ex = new Exchange(req, sink);
+    opts?: HttpForwardOptions,
+  ): Promise<ForwardResult> {
+    const s = forwardSettings(this.defaults, opts);
+    let current: ClientRequest | null = null;
+    const ex = new Exchange(req, sink, s.readTimeoutMs, `http upstream ${address}`, opts?.signal, () =>
+      current?.destroy(),
+    );
     const dest = target(address);
-    if (!dest) {
-      ex.finish('upstream-error', err('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`));
-      return ex.result;
-    }
-    sink.onAbort(() => ex.finish('client-gone', null));
-    if (opts.signal) {
-      const onSignal = () =>
-        ex.finish('upstream-error', err('TSGI_ERR_UPSTREAM_ABORTED', 502, 'request aborted'));
-      opts.signal.addEventListener('abort', onSignal, { once: true });
-      void ex.result.then(() => opts.signal?.removeEventListener('abort', onSignal));
-    }
-    this.attempt(ex, dest, address, opts, true);
+    if (!dest)
+      ex.error(new UpstreamError('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`));
+    else
+      this.attempt(ex, dest, address, opts, s, true, (c) => {
+        current = c;
+      });
     return ex.result;
   }
 
-  /**
-   * One try on a pooled (or new) connection. A pooled connection that fails before any response
-   * byte, for a request without a body, is retried once on another connection.
-   */
+  /** One try on a pooled (or new) connection. */
   private attempt(
     ex: Exchange,
-    dest: NonNullable<ReturnType<typeof target>>,
+    dest: Target,
     address: string,
-    opts: HttpForwardOptions,
+    opts: HttpForwardOptions | undefined,
+    s: ForwardDefaults,
     mayRetry: boolean,
+    track: (c: ClientRequest) => void,
   ): void {
-    const { req } = ex;
-    const readTimeoutMs = opts.readTimeoutMs ?? this.defaults.readTimeoutMs;
-    ex.connected = false;
+    const req = ex.req;
     const creq = request({
       ...dest,
       agent: this.agent,
       method: req.vars.get('REQUEST_METHOD') ?? 'GET',
-      path: opts.uri ?? req.vars.get('REQUEST_URI') ?? '/',
-      headers: upstreamHeaders(req, opts.host, false),
+      path: opts?.uri ?? req.vars.get('REQUEST_URI') ?? '/',
+      headers: upstreamHeaders(req, opts?.host, false),
       setHost: false,
+      maxHeaderSize: s.maxHeadBytes,
     });
-    const connectTimer = setTimeout(
+    track(creq);
+    let connected = false;
+    let responded = false;
+    const timer = setTimeout(
       () =>
-        fail(err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`)),
-      opts.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
+        ex.error(
+          new UpstreamError(
+            'TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT',
+            504,
+            `timed out connecting to upstream ${address}`,
+          ),
+        ),
+      s.connectTimeoutMs,
     );
-    ex.stop = () => {
-      clearTimeout(connectTimer);
-      creq.destroy();
-    };
-    const fail = (e: HttpForwardError) => ex.finish('upstream-error', e);
     creq.on('socket', (socket: Socket) => {
       const up = () => {
-        clearTimeout(connectTimer);
-        if (ex.settled) return;
-        ex.connected = true;
-        creq.setTimeout(readTimeoutMs);
-        this.pumpBody(ex, creq, fail);
+        clearTimeout(timer);
+        if (ex.done) return;
+        connected = true;
+        ex.touch();
+        ex.pumpBody(
+          req.body,
+          (chunk) => creq.write(chunk),
+          (cb) => creq.once('drain', cb),
+          () => creq.end(),
+        );
       };
       if (socket.connecting) socket.once('connect', up);
       else up();
     });
-    creq.on('timeout', () =>
-      fail(err('TSGI_ERR_UPSTREAM_TIMEOUT', 504, `upstream ${address} sent nothing for ${readTimeoutMs} ms`)),
-    );
     creq.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(connectTimer);
-      if (ex.settled) return;
-      if (!ex.connected) {
-        fail(
-          err(
+      clearTimeout(timer);
+      if (ex.done) return;
+      const why = e.code ?? e.message;
+      if (!connected) {
+        ex.error(
+          new UpstreamError(
             'TSGI_ERR_UPSTREAM_CONNECT',
             502,
-            `cannot connect to upstream ${address}: ${e.code ?? e.message}`,
+            `cannot connect to upstream ${address}: ${why}`,
           ),
         );
-        return;
-      }
-      if (creq.reusedSocket && !ex.responded && mayRetry && !req.body) {
-        this.attempt(ex, dest, address, opts, false);
-        return;
-      }
-      fail(
-        err(
-          'TSGI_ERR_UPSTREAM_CLOSED',
-          502,
-          `upstream ${address} closed the connection: ${e.code ?? e.message}`,
-        ),
-      );
-    });
-    creq.on('response', (res: IncomingMessage) => this.relay(ex, creq, res, readTimeoutMs, fail));
-  }
-
-  /** Stream the client's body upstream, pausing the client while the upstream socket is full. */
-  private pumpBody(ex: Exchange, creq: ClientRequest, fail: (e: HttpForwardError) => void): void {
-    const body = ex.req.body;
-    if (!body) {
-      creq.end();
-      return;
-    }
-    body.start(
-      (chunk) => {
-        if (ex.settled) return;
-        ex.req.bytesIn += chunk.length;
-        if (!creq.write(chunk)) {
-          body.pause();
-          creq.once('drain', () => body.resume());
-        }
-      },
-      () => creq.end(),
-      (e) =>
-        fail(
-          err(
-            'TSGI_ERR_REQUEST_BODY',
-            (e as { statusCode?: number }).statusCode ?? 400,
-            `request body failed: ${e.message}`,
+      } else if (creq.reusedSocket && !responded && mayRetry && !req.body) {
+        this.attempt(ex, dest, address, opts, s, false, track);
+      } else {
+        ex.error(
+          new UpstreamError(
+            'TSGI_ERR_UPSTREAM_CLOSED',
+            502,
+            `upstream ${address} closed the connection: ${why}`,
           ),
-        ),
-    );
-  }
-
-  /** Relay the upstream's response to the client with backpressure. */
-  private relay(
-    ex: Exchange,
-    creq: ClientRequest,
-    res: IncomingMessage,
-    readTimeoutMs: number,
-    fail: (e: HttpForwardError) => void,
-  ): void {
-    if (ex.settled) {
-      res.destroy();
-      return;
-    }
-    ex.responded = true;
-    const headers: string[] = [];
-    const raw = res.rawHeaders;
-    let length = -1;
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = raw[i]!.toLowerCase();
-      if (HOP_HEADERS.has(lower)) continue;
-      if (lower === 'content-length') length = Number(raw[i + 1]);
-      headers.push(raw[i]!, raw[i + 1]!);
-    }
-    const { req, sink } = ex;
-    req.status = res.statusCode ?? 502;
-    req.headerCount = headers.length / 2;
-    sink.head(req.status, res.statusMessage ?? '', headers, Number.isFinite(length) ? length : -1);
-    res.on('data', (chunk: Buffer) => {
-      if (ex.settled) return;
-      req.bytesOut += chunk.length;
-      if (!sink.write(chunk)) {
-        res.pause();
-        creq.setTimeout(0);
-        sink.onDrain(() => {
-          creq.setTimeout(readTimeoutMs);
-          res.resume();
-        });
+        );
       }
     });
-    res.on('end', () => {
-      if (ex.settled) return;
-      if (!res.complete) {
-        fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response'));
-        return;
-      }
-      sink.end();
-      ex.finish('complete', null);
+    creq.on('response', (res: IncomingMessage) => {
+      responded = true;
+      relay(ex, res);
     });
-    res.on('aborted', () =>
-      fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response')),
-    );
-    res.on('error', () =>
-      fail(err('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream connection failed mid-response')),
-    );
   }
 
   upgrade(
     req: TsgiRequest,
     client: UpgradedClient,
     address: string,
-    opts: HttpForwardOptions = {},
-  ): Promise<HttpForwardResult> {
+    opts?: HttpForwardOptions,
+  ): Promise<ForwardResult> {
+    const s = forwardSettings(this.defaults, opts);
     return new Promise((resolve) => {
+      const fail = (code: `TSGI_ERR_${string}`, status: number, message: string) =>
+        resolve({ outcome: 'upstream-error', error: new UpstreamError(code, status, message) });
       const dest = target(address);
-      if (!dest) {
-        resolve({
-          outcome: 'upstream-error',
-          error: err('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`),
-        });
-        return;
-      }
+      if (!dest) return fail('TSGI_ERR_UPSTREAM_CONNECT', 502, `bad upstream address '${address}'`);
       let connected = false;
-      let done = false;
-      const settle = (r: HttpForwardResult) => {
-        if (done) return;
-        done = true;
-        resolve(r);
-      };
       const creq = request({
         ...dest,
         agent: false,
         method: req.vars.get('REQUEST_METHOD') ?? 'GET',
-        path: opts.uri ?? req.vars.get('REQUEST_URI') ?? '/',
-        headers: upstreamHeaders(req, opts.host, true),
+        path: opts?.uri ?? req.vars.get('REQUEST_URI') ?? '/',
+        headers: upstreamHeaders(req, opts?.host, true),
         setHost: false,
       });
       const timer = setTimeout(() => {
         creq.destroy();
-        settle({
-          outcome: 'upstream-error',
-          error: err('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`),
-        });
-      }, opts.connectTimeoutMs ?? this.defaults.connectTimeoutMs);
-      creq.on('socket', (s: Socket) =>
-        s.once('connect', () => {
+        fail('TSGI_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, `timed out connecting to upstream ${address}`);
+      }, s.connectTimeoutMs);
+      creq.on('socket', (sock: Socket) =>
+        sock.once('connect', () => {
           connected = true;
           clearTimeout(timer);
         }),
@@ -392,26 +249,26 @@ export class HttpUpstreamClient implements HttpClient {
       creq.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         const code = connected ? 'TSGI_ERR_UPSTREAM_CLOSED' : 'TSGI_ERR_UPSTREAM_CONNECT';
-        settle({
-          outcome: 'upstream-error',
-          error: err(code, 502, `upstream ${address}: ${e.code ?? e.message}`),
-        });
+        fail(code, 502, `upstream ${address}: ${e.code ?? e.message}`);
       });
       creq.on('upgrade', (res: IncomingMessage, upstream: Socket, upHead: Buffer) => {
         req.status = 101;
-        client.socket.write(responseHead(res), 'latin1');
+        client.socket.write(rawHead(res, res.rawHeaders), 'latin1');
         if (upHead.length) client.socket.write(upHead);
         if (client.head.length) upstream.write(client.head);
-        join(client.socket, upstream, () => settle({ outcome: 'complete', error: null }));
+        join(client.socket, upstream, () => resolve({ outcome: 'complete', error: null }));
       });
       creq.on('response', (res: IncomingMessage) => {
         req.status = res.statusCode ?? 502;
-        client.socket.write(responseHead(res, true), 'latin1');
+        client.socket.write(
+          rawHead(res, [...endToEndHeaders(res.rawHeaders), 'Connection', 'close']),
+          'latin1',
+        );
         res.pipe(client.socket);
-        res.on('end', () => settle({ outcome: 'complete', error: null }));
+        res.on('end', () => resolve({ outcome: 'complete', error: null }));
         res.on('error', () => {
           client.socket.destroy();
-          settle({ outcome: 'complete', error: null });
+          resolve({ outcome: 'complete', error: null });
         });
       });
       creq.end();
@@ -419,23 +276,46 @@ export class HttpUpstreamClient implements HttpClient {
   }
 }
 
-/** A raw response head for a passed-through exchange (`close`: the connection ends after the body). */
-function responseHead(res: IncomingMessage, close = false): string {
-  let text = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n`;
-  const raw = res.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (close && HOP_HEADERS.has(raw[i]!.toLowerCase())) continue;
-    text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+/** Relay an upstream response through the exchange: head, body with backpressure, end. */
+function relay(ex: Exchange, res: IncomingMessage): void {
+  if (ex.done) {
+    res.destroy();
+    return;
   }
-  return `${text}${close ? 'Connection: close\r\n' : ''}\r\n`;
+  const headers = endToEndHeaders(res.rawHeaders);
+  const cl = res.headers['content-length'];
+  const length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+  ex.head(res.statusCode ?? 502, res.statusMessage ?? '', headers, length);
+  res.on('data', (chunk: Buffer) => {
+    ex.touch();
+    if (!ex.write(chunk, () => res.resume())) res.pause();
+  });
+  res.on('end', () => {
+    if (res.complete) ex.end();
+    else
+      ex.error(
+        new UpstreamError('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response'),
+      );
+  });
+  res.on('close', () => {
+    if (!res.complete)
+      ex.error(
+        new UpstreamError('TSGI_ERR_UPSTREAM_CLOSED', 502, 'upstream closed the connection mid-response'),
+      );
+  });
+  res.on('error', () => {});
 }
 
-/** Join two connections byte for byte (each side's backpressure applies to the other); `done` once both are closed. */
+/** A raw response head for a passed-through exchange. */
+function rawHead(res: IncomingMessage, headers: readonly string[]): string {
+  let text = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}
+
+/** Join two connections byte for byte (each side's backpressure applies to the other); `done` once both closed. */
 function join(a: Duplex, b: Duplex, done: () => void): void {
   let closed = 0;
-  const onClose = () => {
-    if (++closed === 2) done();
-  };
   for (const [from, to] of [
     [a, b],
     [b, a],
@@ -443,7 +323,7 @@ function join(a: Duplex, b: Duplex, done: () => void): void {
     from.on('error', () => to.destroy());
     from.once('close', () => {
       to.destroy();
-      onClose();
+      if (++closed === 2) done();
     });
     from.pipe(to);
   }

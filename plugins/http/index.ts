@@ -53,6 +53,9 @@ export const httpOptions = {
   }),
 } as const;
 
+/** Largest response head accepted from an HTTP upstream, bytes (as the uwsgi client's). */
+const UPSTREAM_HEAD_BYTES = 64 * 1024;
+
 /** The largest header block node:http accepts by default, bytes; tsgi's HTTP default. */
 const DEFAULT_HTTP_HEADER_BYTES = 16 * 1024;
 
@@ -83,6 +86,7 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     const client = new HttpUpstreamClient({
       connectTimeoutMs: core['socket-timeout'] * 1000,
       readTimeoutMs: options['http-timeout'] * 1000,
+      maxHeadBytes: UPSTREAM_HEAD_BYTES,
     });
     const cleanup = async () => client.close();
     if (listeners.length === 0) return { provides: { 'http-client': client }, cleanup };

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../core/log/logger.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import { REASONS, type ResponseSink, sendError } from '../../core/request/sink.js';
+import type { ForwardOptions, ForwardResult } from '../../core/request/upstream.js';
 import type { UpstreamNode, UpstreamPool, UpstreamProtocol } from './pool.js';
 
 /**
@@ -12,16 +13,8 @@ import type { UpstreamNode, UpstreamPool, UpstreamProtocol } from './pool.js';
  * proxy action and the front router go through here.
  */
 
-/** How an upstream exchange ended (the shape every tsgi upstream client resolves with). */
-export interface ForwardResultLike {
-  readonly outcome: 'complete' | 'client-gone' | 'aborted' | 'upstream-error';
-  readonly error: { readonly code: string; readonly statusCode: number; readonly message: string } | null;
-}
-
 /** Per-call settings understood by the clients (each ignores what does not apply to it). */
-export interface ProxyOptions {
-  readonly connectTimeoutMs?: number;
-  readonly readTimeoutMs?: number;
+export interface ProxyOptions extends ForwardOptions {
   /** HTTP: the Host header to send. */
   readonly host?: string;
   /** HTTP: the request target to send. */
@@ -33,19 +26,14 @@ export interface ProxyOptions {
 
 /** A protocol client as the proxy uses it. */
 export interface ProxyBackend {
-  forward(
-    req: TsgiRequest,
-    sink: ResponseSink,
-    address: string,
-    opts?: ProxyOptions,
-  ): Promise<ForwardResultLike>;
+  forward(req: TsgiRequest, sink: ResponseSink, address: string, opts?: ProxyOptions): Promise<ForwardResult>;
   /** HTTP only: pass an upgrade (WebSocket) through. */
   upgrade?(
     req: TsgiRequest,
     client: { readonly socket: Duplex; readonly head: Buffer },
     address: string,
     opts?: ProxyOptions,
-  ): Promise<ForwardResultLike>;
+  ): Promise<ForwardResult>;
 }
 
 /** The clients available to this instance, by protocol. */

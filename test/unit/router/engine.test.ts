@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: uWSGI rule syntax uses ${VAR}
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfigEntry } from '../../../core/config/types.js';
@@ -18,13 +19,24 @@ function rules(lines: Array<[string, string]>) {
     value,
     origin: { file: 'app.ini', line: i + 1, source: 'ini' },
   }));
-  return parseRules(entries, { request: BASIC_ACTIONS, response: BASIC_ACTIONS }, UNSUPPORTED_ACTIONS, services, log);
+  return parseRules(
+    entries,
+    { request: BASIC_ACTIONS, response: BASIC_ACTIONS },
+    UNSUPPORTED_ACTIONS,
+    services,
+    log,
+  );
 }
 
 function run(lines: Array<[string, string]>, vars: Record<string, string>) {
   const set = rules(lines);
   const sink = new MemorySink();
-  const shaping = { addHeaders: [], removeHeaders: [], responseRules: set.response, runResponse: responseRunner(set.response) };
+  const shaping = {
+    addHeaders: [],
+    removeHeaders: [],
+    responseRules: set.response,
+    runResponse: responseRunner(set.response),
+  };
   const ctx = new RouteContext(request(vars), sink, shaping, log);
   const verdict = runChain(set.request, ctx);
   return { verdict, ctx, sink };
@@ -67,7 +79,7 @@ test('GOTO skips forward to a label; a backward GOTO breaks with a log line', ()
   assert.ok(log.lines.some((l) => l.includes('can only jump forward')));
 });
 
-test('a response rule sees the status and adds headers after the app\'s', () => {
+test("a response rule sees the status and adds headers after the app's", () => {
   const r = run(
     [
       ['route-run', 'addheader:X-Req: 1'],
@@ -98,9 +110,15 @@ test('bad rules fail with file, line, option and the wrong part', () => {
   ];
   for (const [key, value, re] of cases)
     assert.throws(
-      () => rules([['route-run', 'continue:'], [key, value]]),
+      () =>
+        rules([
+          ['route-run', 'continue:'],
+          [key, value],
+        ]),
       (err: Error & { code?: string }) =>
-        err.code === 'TSGI_ERR_CONFIG_ROUTE' && err.message.startsWith(`app.ini:2: option '${key}': `) && re.test(err.message),
+        err.code === 'TSGI_ERR_CONFIG_ROUTE' &&
+        err.message.startsWith(`app.ini:2: option '${key}': `) &&
+        re.test(err.message),
       `${key} = ${value}`,
     );
 });

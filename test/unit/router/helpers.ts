@@ -1,6 +1,6 @@
+import { Logger } from '../../../core/log/logger.js';
 import { TsgiRequest } from '../../../core/request/request.js';
 import type { ResponseSink } from '../../../core/request/sink.js';
-import { Logger } from '../../../core/log/logger.js';
 
 /** A sink that records the response in memory (for rules and proxy unit tests). */
 export class MemorySink implements ResponseSink {

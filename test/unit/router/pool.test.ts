@@ -5,7 +5,7 @@ import { Upstreams } from '../../../router/upstream/upstreams.js';
 
 function pool(weights: number[], balancing: 'wrr' | 'lrc' | 'wlrc' = 'wrr'): UpstreamPool {
   const p = new UpstreamPool('p', { balancing, gracetimeMs: 1000, retries: 3 });
-  weights.forEach((w, i) => p.add(new UpstreamNode(`n${i}`, 'http', w)));
+  for (const [i, w] of weights.entries()) p.add(new UpstreamNode(`n${i}`, 'http', w));
   return p;
 }
 
@@ -59,6 +59,14 @@ test('upstream declarations: nodes, weights, protocols, settings, errors', () =>
   const implicit = u.resolve('127.0.0.1:9', 'uwsgi');
   assert.equal(implicit.nodes[0]!.protocol, 'uwsgi');
   assert.equal(u.resolve('127.0.0.1:9', 'uwsgi'), implicit, 'implicit pools are kept');
-  for (const bad of ['', 'x', 'backend 1.2.3.4:1', 'y 1.2.3.4:1*0', 'z 1.2.3.4:1 algo=best', 'w ftp://x:1', 'v a:1 foo=1'])
+  for (const bad of [
+    '',
+    'x',
+    'backend 1.2.3.4:1',
+    'y 1.2.3.4:1*0',
+    'z 1.2.3.4:1 algo=best',
+    'w ftp://x:1',
+    'v a:1 foo=1',
+  ])
     assert.throws(() => u.declare(bad, null), { code: 'TSGI_ERR_CONFIG_VALUE' }, bad);
 });

@@ -29,7 +29,7 @@ test('a held page that is kept is passed on whole; other statuses pass at once',
   assert.equal(ok.status, 200);
 });
 
-test('an upstream\'s own streaming 502 is released after the current turn', async () => {
+test("an upstream's own streaming 502 is released after the current turn", async () => {
   const inner = new MemorySink();
   const s = new HeldErrorSink(inner);
   s.head(502, 'Bad Gateway', ['X-Up', '1'], -1);

@@ -1,7 +1,13 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: uWSGI rule syntax uses ${VAR}
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cookieValue, queryValue } from '../../../router/rules/route-vars.js';
-import { type ExpandContext, expandGroups, expandVariables, Template } from '../../../router/rules/template.js';
+import {
+  type ExpandContext,
+  expandGroups,
+  expandVariables,
+  Template,
+} from '../../../router/rules/template.js';
 
 function ctx(vars: Record<string, string>, groups: string[] | null = null, count = 0): ExpandContext {
   return {
