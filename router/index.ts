@@ -71,7 +71,7 @@ export const routerPlugin: PluginDescriptor<typeof routingOptions> = {
         skipExt: options['static-skip-ext'],
         honourRange: options['honour-range'],
       },
-      { connectTimeoutMs: core['socket-timeout'] * 1000 },
+      { connectTimeoutMs: core['socket-timeout'] * 1000, readTimeoutMs: core['socket-timeout'] * 1000 },
       log,
     );
     const upstreamOrigins = config.origins('upstream');

@@ -73,7 +73,7 @@ export const routingOptions = {
     departure: 'on by default (uWSGI ignores Range unless honour-range is given)',
   }),
   upstream: option.strings({
-    help: 'declare an upstream pool for proxy actions: `NAME NODE[*WEIGHT]... [algo=wrr|lrc|wlrc] [gracetime=S] [retries=N]`',
+    help: 'declare an upstream pool for proxy actions: `NAME NODE[*WEIGHT]... [algo=wrr|lrc|wlrc] [gracetime=S] [retries=N] [timeout=S]`',
     origin: 'extension',
   }),
 } as const;

@@ -23,7 +23,6 @@ export interface ResponseEvents {
   error(code: 'TSGI_ERR_UPSTREAM_PROTOCOL' | 'TSGI_ERR_UPSTREAM_CLOSED', message: string): void;
 }
 
-
 /** Content-Length of a header list when it is one plain number, else -1. */
 function declaredLength(headers: readonly string[]): number {
   for (let i = 0; i < headers.length; i += 2)

@@ -46,6 +46,8 @@ export interface PoolSettings {
   readonly gracetimeMs: number;
   /** How many other nodes to try after a connect failure (uWSGI's `<router>-max-retries`, default 3). */
   readonly retries: number;
+  /** Connect and read timeout of this pool's exchanges, ms; absent: the caller's. */
+  readonly timeoutMs?: number;
 }
 
 export const DEFAULT_POOL: PoolSettings = { balancing: 'wrr', gracetimeMs: 30_000, retries: 3 };

@@ -96,6 +96,17 @@ export async function proxyRequest(
   }
 }
 
+/** The call's options for one node: its modifiers, the pool's timeout over the caller's. */
+function nodeOptions(pool: UpstreamPool, node: UpstreamNode, opts: ProxyOptions): ProxyOptions {
+  const t = pool.settings.timeoutMs;
+  return {
+    ...opts,
+    ...(t ? { connectTimeoutMs: t, readTimeoutMs: t } : {}),
+    modifier1: node.modifier1,
+    modifier2: node.modifier2,
+  };
+}
+
 async function upgradeRequest(
   pool: UpstreamPool,
   backends: Backends,
@@ -116,7 +127,13 @@ async function upgradeRequest(
       break;
     }
     pool.acquire(node);
-    const r = await upgrade.call(backends[node.protocol], req, client, node.address, opts);
+    const r = await upgrade.call(
+      backends[node.protocol],
+      req,
+      client,
+      node.address,
+      nodeOptions(pool, node, opts),
+    );
     pool.release(node);
     if (r.outcome === 'upstream-error' && r.error && CONNECT_FAILURES.has(r.error.code)) {
       pool.markFailed(node);

@@ -10,7 +10,7 @@ import {
 
 /**
  * The pools proxy actions send to: pools declared with the `upstream` option (a tsgi extension:
- * `upstream = NAME ADDR[*WEIGHT] ... [algo=wrr|lrc|wlrc] [gracetime=S] [retries=N]`, nodes written
+ * `upstream = NAME ADDR[*WEIGHT] ... [algo=wrr|lrc|wlrc] [gracetime=S] [retries=N] [timeout=S]`, nodes written
  * `http://host:port`, `uwsgi://host:port` or plain `host:port` for the action's own protocol), and a
  * one-node pool per address written directly in an action (`http:127.0.0.1:8080`), kept so that its
  * failure marking survives between requests. Addresses built from request data could be anything,
@@ -108,7 +108,11 @@ function poolSetting(s: PoolSettings, key: string, value: string, bad: (why: str
     case 'retries':
       if (!Number.isInteger(n) || n < 0) throw bad(`retries must be a whole number, got '${value}'`);
       return { ...s, retries: n };
+    case 'timeout':
+      if (!Number.isInteger(n) || n < 1)
+        throw bad(`timeout must be whole seconds (at least 1), got '${value}'`);
+      return { ...s, timeoutMs: n * 1000 };
     default:
-      throw bad(`unknown pool setting '${key}' (known: algo, gracetime, retries)`);
+      throw bad(`unknown pool setting '${key}' (known: algo, gracetime, retries, timeout)`);
   }
 }

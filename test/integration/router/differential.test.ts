@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, test } from 'node:test';
+import { freePort } from '../../helpers/peers.js';
+import { hasUwsgi, type RawReply, rawRequest, startUwsgi } from '../../helpers/router.js';
 import { FIXTURES, requireTool, startTsgi } from '../../helpers/tsgi.js';
-import { freePort, hasUwsgi, type RawReply, rawRequest, startUwsgi } from '../../helpers/uwsgi.js';
 
 /**
  * The router's differential corpus: each `test/fixtures/router/corpus/*.ini` is a uWSGI rule set with

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { rawRequest } from '../../helpers/router.js';
 import { FIXTURES, startTsgi, TsgiProcess, tempDir } from '../../helpers/tsgi.js';
-import { rawRequest } from '../../helpers/uwsgi.js';
 
 /**
  * Internal routing in tsgi alone (the uWSGI comparison is the differential corpus): bad rules at
