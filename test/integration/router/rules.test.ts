@@ -13,7 +13,6 @@ import { FIXTURES, startTsgi, TsgiProcess, tempDir } from '../../helpers/tsgi.js
  */
 
 const APP = join(FIXTURES, 'apps', 'route_echo.py');
-const WWW = join(FIXTURES, 'router', 'corpus', 'www');
 const HTPASSWD = join(FIXTURES, 'router', 'corpus', 'htpasswd');
 
 function portOf(url: string): number {
