@@ -1,5 +1,7 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
+import { frontPlugin } from '../router/front/index.js';
 import { routerPlugin } from '../router/index.js';
+import { subscribePlugin } from '../router/subscribe/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
 import { pythonPlugin } from './python/index.js';
@@ -16,4 +18,6 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   fastcgiPlugin,
   pythonPlugin,
   routerPlugin,
+  frontPlugin,
+  subscribePlugin,
 ];

@@ -16,7 +16,7 @@ import {
 import { primaryGid, resolveGid, resolveUid } from '../net/users.js';
 import { runRequestHooks } from '../plugin/hooks.js';
 import type { PluginRegistry } from '../plugin/registry.js';
-import type { RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
+import type { ListenerInfo, RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
 import { postBuffer } from '../request/post-buffering.js';
 import type { TsgiRequest } from '../request/request.js';
 import { type ResponseSink, sendError } from '../request/sink.js';
@@ -133,6 +133,10 @@ export class Master {
     return [...this.listeners.values()];
   }
 
+  private boundInfos(): ListenerInfo[] {
+    return this.boundListeners().map((l) => l.info);
+  }
+
   /**
    * First boot: plugins, listeners, pidfile, privileges, workers. Resolves once every worker is ready.
    * On failure logs why, cleans up and calls `onExit(1)`.
@@ -162,7 +166,11 @@ export class Master {
       for (const w of gen.workers.values()) if (w.state === 'ready') this.dispatcher.add(w);
       this.wireListeners(gen);
       this.log.info(`tsgi: ready (pid ${process.pid}, ${gen.workers.size} worker(s))`);
-      publish(channels.lifecycle, () => ({ phase: 'ready', generation: gen.n }));
+      publish(channels.lifecycle, () => ({
+        phase: 'ready',
+        generation: gen.n,
+        listeners: this.boundInfos(),
+      }));
     } catch (err) {
       this.fatal((err as Error).message);
     }
@@ -203,7 +211,11 @@ export class Master {
     this.switchTo(gen, old);
     this.reloading = false;
     this.log.info(`tsgi: reload done (generation ${gen.n}, ${gen.workers.size} worker(s))`);
-    publish(channels.lifecycle, () => ({ phase: 'reloaded', generation: gen.n }));
+    publish(channels.lifecycle, () => ({
+      phase: 'reloaded',
+      generation: gen.n,
+      listeners: this.boundInfos(),
+    }));
   }
 
   /**

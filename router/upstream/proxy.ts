@@ -47,25 +47,32 @@ function replayable(req: TsgiRequest): boolean {
 }
 
 /**
- * Proxy `req` to `pool`, answering `sink` exactly once. Resolves when the exchange is over; never
- * rejects. A WebSocket handshake (an `Upgrade` request on an edge that can hand its connection
+ * Proxy `req` to `pool`, answering `sink` exactly once; when every node of the pool failed to
+ * connect, the `fallback` pool (uWSGI's `<router>-fallback`) gets the request. Resolves when the
+ * exchange is over; never rejects. A WebSocket handshake (an `Upgrade` request on an edge that can hand its connection
  * over) to an HTTP node is passed through byte for byte.
  */
 export async function proxyRequest(
-  pool: UpstreamPool,
+  first: UpstreamPool,
   backends: Backends,
   req: TsgiRequest,
   sink: ResponseSink,
   opts: ProxyOptions,
   log: Logger,
+  fallback: UpstreamPool | null = null,
 ): Promise<void> {
+  let pool = first;
   if (req.vars.has('HTTP_UPGRADE') && sink.takeover) {
     const client = sink.takeover();
     if (client) return upgradeRequest(pool, backends, req, client, opts, log);
   }
   const tried = new Set<UpstreamNode>();
   for (let attempt = 0; ; attempt++) {
-    const node = pool.pick(tried);
+    let node = pool.pick(tried);
+    if (!node && fallback && pool !== fallback && replayable(req)) {
+      pool = fallback;
+      node = pool.pick(tried);
+    }
     if (!node) {
       sendError(sink, 502, `no upstream node of '${pool.name}' is available`);
       return;
@@ -76,7 +83,10 @@ export async function proxyRequest(
       sendError(sink, 502, `no ${node.protocol} client is available for ${node.address}`);
       return;
     }
-    const mayRetry = attempt < pool.settings.retries && replayable(req) && pool.nodes.length > tried.size;
+    const mayRetry =
+      replayable(req) &&
+      ((attempt < pool.settings.retries && pool.nodes.length > tried.size) ||
+        (fallback !== null && pool !== fallback));
     const out = mayRetry ? new HeldErrorSink(sink) : sink;
     pool.acquire(node);
     const r = await backend.forward(req, out, node.address, {
