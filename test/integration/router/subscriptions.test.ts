@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { freePort } from '../../helpers/peers.js';
+import { hasUwsgi, startUwsgi } from '../../helpers/router.js';
+import { FIXTURES, fetchRaw, requireTool, startTsgi, type TsgiProcess, waitFor } from '../../helpers/tsgi.js';
+
+/**
+ * Router mode with subscriptions, against real processes: uWSGI nodes announcing themselves to a
+ * tsgi front (`subscribe-to`), tsgi vassals announcing to a tsgi front and to uWSGI's http router,
+ * and the fastrouter behind uWSGI's http router.
+ */
+
+const APP = join(FIXTURES, 'apps', 'route_echo.py');
+const skip = requireTool(hasUwsgi, 'uWSGI (uwsgi-core, uwsgi-plugin-python3)');
+
+/** The UDP address of a front's subscription server, from its log line. */
+async function subscriptionAddress(front: TsgiProcess): Promise<string> {
+  return (await front.waitForLine(/subscription server on udp:\/\/(\S+)/))[1]!;
+}
+
+/** GET with a Host header through a front; resolves status and the X-Path the app saw. */
+async function viaHost(base: string, host: string, path = '/x'): Promise<{ status: number; path: string }> {
+  const r = await fetchRaw(`${base}${path}`, { headers: { Host: host } });
+  return { status: r.status, path: String(r.headers['x-path'] ?? '') };
+}
+
+describe('tsgi front, uWSGI nodes', () => {
+  test('uWSGI subscribe-to: routed by Host; unsubscribe on stop; a killed node expires', {
+    skip,
+    timeout: 90_000,
+  }, async () => {
+    const front = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--http-subscription-server',
+      '127.0.0.1:0',
+      '--subscription-tolerance',
+      '2',
+    ]);
+    const ss = await subscriptionAddress(front);
+    const node = async (key: string) => {
+      const port = await freePort();
+      return startUwsgi(
+        [
+          '--plugin',
+          'python3',
+          '--socket',
+          `127.0.0.1:${port}`,
+          '--wsgi-file',
+          APP,
+          '--master',
+          '--subscribe-to',
+          `${ss}:${key}`,
+          '--subscribe-freq',
+          '1',
+        ],
+        port,
+      );
+    };
+    const a = await node('a.example');
+    const b = await node('b.example');
+    try {
+      const base = front.url();
+      await waitFor(
+        async () => (await viaHost(base, 'a.example')).status === 200,
+        10_000,
+        'a.example to be routed',
+      );
+      await waitFor(
+        async () => (await viaHost(base, 'b.example')).status === 200,
+        10_000,
+        'b.example to be routed',
+      );
+      assert.deepEqual(await viaHost(base, 'a.example', '/hello'), { status: 200, path: '/hello' });
+      const unknown = await fetchRaw(`${base}/x`, { headers: { Host: 'nobody.example' } });
+      assert.equal(unknown.status, 502);
+      assert.match(unknown.text, /no node is subscribed for 'nobody\.example'/);
+      await a.stop('SIGINT');
+      await front.waitForLine(/a\.example => removing 127\.0\.0\.1:\d+ \(unsubscribed\)/);
+      assert.equal((await viaHost(base, 'a.example')).status, 502);
+      b.child.kill('SIGKILL');
+      await front
+        .waitForLine(/b\.example => removing 127\.0\.0\.1:\d+ \(no announce received in 2 seconds\)/, 15_000)
+        .catch(async () => {
+          // expiry is applied when the key is looked up: ask until it is
+          await waitFor(
+            async () => (await viaHost(base, 'b.example')).status === 502,
+            10_000,
+            'b.example to expire',
+          );
+        });
+      await waitFor(
+        async () => (await viaHost(base, 'b.example')).status === 502,
+        10_000,
+        'b.example to expire',
+      );
+      assert.match(front.output, /b\.example => removing/);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await front.stop();
+    }
+  });
+
+  test('two nodes for one key share it (weighted round robin)', { skip, timeout: 60_000 }, async () => {
+    const front = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--http-subscription-server',
+      '127.0.0.1:0',
+    ]);
+    const ss = await subscriptionAddress(front);
+    const ports = [await freePort(), await freePort()];
+    const nodes = await Promise.all(
+      ports.map((p) =>
+        startUwsgi(
+          [
+            '--plugin',
+            'python3',
+            '--socket',
+            `127.0.0.1:${p}`,
+            '--wsgi-file',
+            APP,
+            '--master',
+            '--subscribe-to',
+            `${ss}:shared.example`,
+            '--subscribe-freq',
+            '1',
+          ],
+          p,
+        ),
+      ),
+    );
+    try {
+      await waitFor(
+        () => (front.output.match(/shared\.example => new node/g) ?? []).length === 2,
+        10_000,
+        'two nodes',
+      );
+      for (let i = 0; i < 10; i++) {
+        const r = await fetchRaw(`${front.url()}/shared-${i}`, { headers: { Host: 'shared.example' } });
+        assert.equal(r.status, 200);
+      }
+      for (const n of nodes) {
+        const served = (n.output.match(/GET \/shared-\d/g) ?? []).length;
+        assert.ok(served >= 3, `each node serves its share (got ${served} of 10)`);
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await front.stop();
+    }
+  });
+});
+
+describe('tsgi vassals subscribing', () => {
+  test("to a tsgi front (socket :0 announced with its real port) and to uWSGI's http router", {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    const front = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--http-subscription-server',
+      '127.0.0.1:0',
+    ]);
+    const ss = await subscriptionAddress(front);
+    const uwHttp = await freePort();
+    const uwSs = await freePort();
+    const uwFront = await startUwsgi(
+      [
+        '--plugin',
+        'http',
+        '--http',
+        `127.0.0.1:${uwHttp}`,
+        '--http-subscription-server',
+        `127.0.0.1:${uwSs}`,
+        '--master',
+      ],
+      uwHttp,
+    );
+    const vassal = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--socket',
+      '127.0.0.1:0',
+      '--wsgi-file',
+      APP,
+      '--subscribe-to',
+      `${ss}:tsgi.example`,
+      '--subscribe2',
+      `server=127.0.0.1:${uwSs},key=uw.example`,
+      '--subscribe-freq',
+      '1',
+    ]);
+    try {
+      const bound = vassal.url('uwsgi').replace('uwsgi://', '');
+      assert.match(
+        vassal.output,
+        new RegExp(`subscribing to ${ss.replace(/\./g, '\\.')}:tsgi\\.example as ${bound}`),
+      );
+      await waitFor(
+        async () => (await viaHost(front.url(), 'tsgi.example')).status === 200,
+        10_000,
+        'tsgi front',
+      );
+      await waitFor(
+        async () => (await viaHost(`http://127.0.0.1:${uwHttp}`, 'uw.example')).status === 200,
+        10_000,
+        'uWSGI front',
+      );
+      assert.deepEqual(await viaHost(`http://127.0.0.1:${uwHttp}`, 'uw.example', '/through-uwsgi'), {
+        status: 200,
+        path: '/through-uwsgi',
+      });
+      await vassal.stop();
+      await front.waitForLine(/tsgi\.example => removing .* \(unsubscribed\)/);
+      await waitFor(
+        () => /uw\.example => marking .* as failed/.test(uwFront.output),
+        10_000,
+        'uWSGI to drop the node',
+      );
+    } finally {
+      await vassal.stop();
+      await uwFront.stop();
+      await front.stop();
+    }
+  });
+
+  test('subscribe-to without a uwsgi socket is a config error', async () => {
+    const { TsgiProcess } = await import('../../helpers/tsgi.js');
+    const p = new TsgiProcess([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--wsgi-file',
+      APP,
+      '--subscribe-to',
+      '127.0.0.1:9:x.example',
+    ]);
+    assert.equal(await p.wait(15_000), 1);
+    assert.match(p.output, /option 'subscribe-to': subscribing needs a uwsgi socket/);
+  });
+});
+
+describe('fastrouter', () => {
+  test("uWSGI's http router in front of a tsgi fastrouter with subscribed and static nodes", {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    const fr = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--fastrouter',
+      '127.0.0.1:0',
+      '--fastrouter-subscription-server',
+      '127.0.0.1:0',
+    ]);
+    const ss = await subscriptionAddress(fr);
+    const frAddr = fr.url('fastrouter').replace('fastrouter://', '');
+    const nodePort = await freePort();
+    const node = await startUwsgi(
+      [
+        '--plugin',
+        'python3',
+        '--socket',
+        `127.0.0.1:${nodePort}`,
+        '--wsgi-file',
+        APP,
+        '--master',
+        '--subscribe-to',
+        `${ss}:fr.example`,
+        '--subscribe-freq',
+        '1',
+      ],
+      nodePort,
+    );
+    const httpPort = await freePort();
+    const uwHttp = await startUwsgi(
+      ['--plugin', 'http', '--http', `127.0.0.1:${httpPort}`, '--http-to', frAddr, '--master'],
+      httpPort,
+    );
+    try {
+      await waitFor(
+        async () => (await viaHost(`http://127.0.0.1:${httpPort}`, 'fr.example')).status === 200,
+        15_000,
+        'fastrouter',
+      );
+      assert.deepEqual(await viaHost(`http://127.0.0.1:${httpPort}`, 'fr.example', '/via-fastrouter'), {
+        status: 200,
+        path: '/via-fastrouter',
+      });
+      const none = await fetchRaw(`http://127.0.0.1:${httpPort}/x`, { headers: { Host: 'other.example' } });
+      assert.equal(none.status, 502);
+    } finally {
+      await uwHttp.stop();
+      await node.stop();
+      await fr.stop();
+    }
+  });
+});
