@@ -134,3 +134,27 @@ export async function unansweredPort(): Promise<{ port: number; peer: Peer }> {
   );
   return { port, peer: p };
 }
+
+/** Whether redis-server is installed. */
+export const hasRedis = () => runs('redis-server', ['--version']);
+
+/** Start a throwaway redis-server (no persistence) on 127.0.0.1:`port`. */
+export async function startRedis(port: number): Promise<Peer> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const p = new Peer(child);
+  await waitFor(
+    async () => {
+      if (p.exited) throw new Error(`redis-server exited:\n${p.output}`);
+      return accepts(port);
+    },
+    10_000,
+    'redis-server',
+  );
+  return p;
+}
