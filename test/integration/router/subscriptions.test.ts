@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { freePort } from '../../helpers/peers.js';
-import { hasUwsgi, startUwsgi } from '../../helpers/router.js';
+import { hasUwsgi, startUpstream, startUwsgi } from '../../helpers/router.js';
 import { FIXTURES, fetchRaw, requireTool, startTsgi, type TsgiProcess, waitFor } from '../../helpers/tsgi.js';
 
 /**
@@ -295,6 +295,50 @@ describe('fastrouter', () => {
       await uwHttp.stop();
       await node.stop();
       await fr.stop();
+    }
+  });
+});
+
+describe('static nodes', () => {
+  test('http-to: uwsgi and http:// nodes in turn; a dead node is skipped for the gracetime', {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    const port = await freePort();
+    const uw = await startUwsgi(
+      ['--plugin', 'python3', '--socket', `127.0.0.1:${port}`, '--wsgi-file', APP, '--master'],
+      port,
+    );
+    const up = await startUpstream(join(FIXTURES, 'router', 'upstream.mjs'), 'httpnode');
+    const front = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--http-to',
+      `127.0.0.1:${port}`,
+      '--http-to',
+      `http://${up.address}`,
+      '--http-gracetime',
+      '60',
+    ]);
+    try {
+      const kinds = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        const r = await fetchRaw(`${front.url()}/name`);
+        assert.equal(r.status, 200);
+        kinds.add(r.headers['x-node'] === 'httpnode' ? 'http' : 'uwsgi');
+      }
+      assert.deepEqual([...kinds].sort(), ['http', 'uwsgi']);
+      await uw.stop('SIGKILL');
+      for (let i = 0; i < 6; i++) {
+        const r = await fetchRaw(`${front.url()}/name`);
+        assert.equal(r.status, 200, 'no failed request: the dead node costs a retry');
+        assert.equal(r.text, 'httpnode');
+      }
+      assert.equal((front.output.match(/marking 127\.0\.0\.1:\d+ as failed/g) ?? []).length, 1);
+    } finally {
+      await front.stop();
+      await up.stop();
+      await uw.stop();
     }
   });
 });
