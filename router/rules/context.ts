@@ -2,7 +2,7 @@ import type { Logger } from '../../core/log/logger.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
 import { statusReason } from '../http-status.js';
-import { type RouteVarSource, routeVariable } from './route-vars.js';
+import { parseCookies, parseQuery, type RouteVarSource, routeVariable } from './route-vars.js';
 import type { Rule } from './rule.js';
 import type { ExpandContext } from './template.js';
 
@@ -46,6 +46,9 @@ export class RouteContext implements ExpandContext, RouteVarSource {
   readonly removedHeaders: string[] = [];
   /** Where every answer to this request goes: the edge's sink, shaped when the rule set needs it. */
   readonly sink: ResponseSink;
+  /** Parsed Cookie header and query string, kept while the var they came from is unchanged. */
+  private cookies: { source: string; map: Map<string, string> } | null = null;
+  private queries: { source: string; map: Map<string, string> } | null = null;
 
   constructor(
     readonly req: TsgiRequest,
@@ -67,6 +70,18 @@ export class RouteContext implements ExpandContext, RouteVarSource {
 
   routeVariable(name: string, arg: string): string | null | undefined {
     return routeVariable(this, name, arg);
+  }
+
+  cookie(name: string): string | null {
+    const header = this.req.vars.get('HTTP_COOKIE') ?? '';
+    if (this.cookies?.source !== header) this.cookies = { source: header, map: parseCookies(header) };
+    return this.cookies.map.get(name) ?? null;
+  }
+
+  query(name: string): string | null {
+    const qs = this.req.vars.get('QUERY_STRING') ?? '';
+    if (this.queries?.source !== qs) this.queries = { source: qs, map: parseQuery(qs) };
+    return this.queries.map.get(name) ?? null;
   }
 
   get bytesOut(): number {

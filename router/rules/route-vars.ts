@@ -10,6 +10,10 @@ import { lookup as mimeLookup } from 'mime-types';
 /** What a route variable reads from the request being routed. */
 export interface RouteVarSource {
   variable(name: string): string | undefined;
+  /** A cookie's value ({@link cookieValue} of HTTP_COOKIE; the source may parse it once per request). */
+  cookie(name: string): string | null;
+  /** A query parameter ({@link queryValue} of QUERY_STRING). */
+  query(name: string): string | null;
   /** The response status once known (0 before). */
   readonly status: number;
   /** Response body bytes sent so far. */
@@ -21,8 +25,8 @@ export interface RouteVarSource {
 type RouteVar = (src: RouteVarSource, arg: string) => string | null;
 
 const ROUTE_VARS: ReadonlyMap<string, RouteVar> = new Map<string, RouteVar>([
-  ['cookie', (src, name) => cookieValue(src.variable('HTTP_COOKIE') ?? '', name)],
-  ['qs', (src, name) => queryValue(src.variable('QUERY_STRING') ?? '', name)],
+  ['cookie', (src, name) => src.cookie(name)],
+  ['qs', (src, name) => src.query(name)],
   ['mime', (src, name) => mimeOf(src.variable(name))],
   ['time', (_src, what) => timeValue(what)],
   ['httptime', (_src, delta) => httpDate(Math.floor(Date.now() / 1000) + leadingInt(delta))],
@@ -41,29 +45,38 @@ export function routeVariable(src: RouteVarSource, name: string, arg: string): s
 }
 
 /**
- * A cookie's value from a `Cookie` header: pairs split on `;`, blanks trimmed, the first pair whose
- * name matches exactly; an empty value counts as absent (uWSGI's `uwsgi_get_cookie`).
+ * Every cookie of a `Cookie` header: pairs split on `;`, blanks trimmed, for each name the first
+ * non-empty value (uWSGI's `uwsgi_get_cookie` looks a name up that way).
  */
-export function cookieValue(header: string, name: string): string | null {
-  for (const part of header.split(';')) {
-    const pair = part.trim();
-    const eq = pair.indexOf('=');
-    if (eq === -1 || pair.slice(0, eq) !== name) continue;
-    const value = pair.slice(eq + 1);
-    if (value !== '') return value;
-  }
-  return null;
+export function parseCookies(header: string): Map<string, string> {
+  return firstValues(header.split(';').map((p) => p.trim()));
 }
 
-/** A query-string parameter, raw (not percent-decoded); empty counts as absent (`uwsgi_get_qs`). */
-export function queryValue(qs: string, name: string): string | null {
-  for (const pair of qs.split('&')) {
+/** Every parameter of a query string, raw (not percent-decoded), first non-empty value per name (`uwsgi_get_qs`). */
+export function parseQuery(qs: string): Map<string, string> {
+  return firstValues(qs.split('&'));
+}
+
+function firstValues(pairs: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq === -1 || pair.slice(0, eq) !== name) continue;
+    if (eq === -1) continue;
+    const name = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
-    if (value !== '') return value;
+    if (value !== '' && !out.has(name)) out.set(name, value);
   }
-  return null;
+  return out;
+}
+
+/** A cookie's value from a `Cookie` header; an empty value counts as absent. */
+export function cookieValue(header: string, name: string): string | null {
+  return parseCookies(header).get(name) ?? null;
+}
+
+/** A query-string parameter; empty counts as absent. */
+export function queryValue(qs: string, name: string): string | null {
+  return parseQuery(qs).get(name) ?? null;
 }
 
 /** MIME type for a file name by its extension (the `mime-types` database), or null. */

@@ -30,17 +30,31 @@ export interface ExpandContext {
   readonly groupCount: number;
 }
 
-/** A compiled rule argument. Templates without `$` are constants and cost nothing to expand. */
+/** A piece of a compiled template: literal text, a group, a request var, a route variable. */
+type Part =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'group'; readonly n: number }
+  | { readonly kind: 'var'; readonly name: string }
+  | { readonly kind: 'route'; readonly name: string; readonly arg: string; readonly key: string };
+
+/**
+ * A compiled rule argument. Templates without `$` are constants and cost nothing to expand; the
+ * common shapes (`$N` and `${...}` with nothing odd inside) are compiled to parts; anything else,
+ * and any expansion where a group's text itself holds a `$`, takes uWSGI's two passes literally.
+ */
 export class Template {
   private constructor(
     /** The argument as written. */
     readonly text: string,
     private readonly constant: boolean,
+    /** Compiled parts, or null when the text needs the literal two passes. */
+    private readonly parts: readonly Part[] | null,
   ) {}
 
   /** Compile an argument as written in a rule. */
   static of(text: string): Template {
-    return new Template(text, !text.includes('$'));
+    if (!text.includes('$')) return new Template(text, true, null);
+    return new Template(text, false, compile(text));
   }
 
   /** Whether the text has no variable at all. */
@@ -54,9 +68,79 @@ export class Template {
    */
   expand(ctx: ExpandContext, withGroups = true): string {
     if (this.constant) return this.text;
-    const pass1 = withGroups ? expandGroups(this.text, ctx) : this.text;
-    return expandVariables(pass1, ctx);
+    const parts = this.parts;
+    if (parts === null) return slow(this.text, ctx, withGroups);
+    let out = '';
+    for (const p of parts) {
+      switch (p.kind) {
+        case 'text':
+          out += p.text;
+          break;
+        case 'group': {
+          if (!withGroups) {
+            out += `$${p.n}`;
+            break;
+          }
+          if (p.n > ctx.groupCount) break;
+          const g = ctx.groups?.[p.n] ?? '';
+          if (g.includes('$')) return slow(this.text, ctx, true);
+          out += g;
+          break;
+        }
+        case 'var':
+          out += ctx.variable(p.name) ?? '';
+          break;
+        case 'route': {
+          const v = ctx.routeVariable(p.name, p.arg);
+          out += v === undefined ? (ctx.variable(p.key) ?? '') : (v ?? '');
+          break;
+        }
+      }
+    }
+    return out;
   }
+}
+
+function slow(text: string, ctx: ExpandContext, withGroups: boolean): string {
+  return expandVariables(withGroups ? expandGroups(text, ctx) : text, ctx);
+}
+
+/**
+ * Compile the simple shapes: every `$` starts `$0`..`$9` or a closed `${...}` without `$` inside.
+ * Returns null for anything else (then expansion runs the two passes literally).
+ */
+function compile(text: string): Part[] | null {
+  const parts: Part[] = [];
+  let lit = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c !== '$') {
+      lit += c;
+      continue;
+    }
+    const n = text[i + 1];
+    if (n !== undefined && n >= '0' && n <= '9') {
+      if (lit) parts.push({ kind: 'text', text: lit });
+      lit = '';
+      parts.push({ kind: 'group', n: n.charCodeAt(0) - 48 });
+      i++;
+      continue;
+    }
+    if (n !== '{') return null;
+    const close = text.indexOf('}', i + 2);
+    if (close === -1) return null;
+    const key = text.slice(i + 2, close);
+    if (key.includes('$')) return null;
+    if (lit) parts.push({ kind: 'text', text: lit });
+    lit = '';
+    const bracket = key.indexOf('[');
+    if (bracket !== -1 && key.endsWith(']'))
+      parts.push({ kind: 'route', name: key.slice(0, bracket), arg: key.slice(bracket + 1, -1), key });
+    else parts.push({ kind: 'var', name: key });
+    i = close;
+  }
+  if (lit) parts.push({ kind: 'text', text: lit });
+  return parts;
 }
 
 /** Pass 1: `$N` → group N (uWSGI's `uwsgi_regexp_apply_ovec`). */

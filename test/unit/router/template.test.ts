@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: uWSGI rule syntax uses ${VAR}
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { cookieValue, queryValue } from '../../../router/rules/route-vars.js';
 import {
   type ExpandContext,
@@ -54,4 +55,47 @@ test('cookie and qs route variables', () => {
   assert.equal(queryValue('x=1&y=&z=3', 'z'), '3');
   assert.equal(queryValue('x=1&y=&z=3', 'y'), null);
   assert.equal(queryValue('x=%20', 'x'), '%20');
+});
+
+test("compiled templates expand exactly as uWSGI's two passes (property)", () => {
+  const vars: Record<string, string> = { A: 'a', B: '$1', C: '${A}', 'q[x]': 'raw' };
+  const pieces = [
+    '$',
+    '{',
+    '}',
+    '[',
+    ']',
+    '1',
+    '2',
+    '0',
+    'A',
+    'B',
+    'C',
+    'q',
+    'x',
+    'upper',
+    '-',
+    '${A}',
+    '${B}',
+    '$1',
+    '${upper[A]}',
+  ];
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom(...pieces), { maxLength: 12 }),
+      fc.array(fc.constantFrom('g', '$', '${A}', '', '}', '$1'), { minLength: 1, maxLength: 3 }),
+      fc.boolean(),
+      (parts, groups, withGroups) => {
+        const text = parts.join('');
+        const c = ctx(vars, ['whole', ...groups], groups.length);
+        const slow = expandVariables(withGroups ? expandGroups(text, c) : text, c);
+        assert.equal(
+          Template.of(text).expand(c, withGroups),
+          slow,
+          JSON.stringify({ text, groups, withGroups }),
+        );
+      },
+    ),
+    { numRuns: 3000 },
+  );
 });
