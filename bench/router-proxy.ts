@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BENCH,
+  benchOption,
   freePort,
   have,
   type LoadResult,
@@ -29,13 +30,8 @@ import {
   stopServer,
 } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 5);
-const CONNECTIONS = opt('connections', 50);
+const SECONDS = benchOption('seconds', 5);
+const CONNECTIONS = benchOption('connections', 50);
 const HELLO = join(BENCH, 'apps', 'hello.py');
 const TSGI = join(ROOT, 'dist', 'core', 'cli.js');
 

@@ -15,10 +15,9 @@ import type { RequestHook } from '../core/plugin/types.js';
 import { TsgiRequest } from '../core/request/request.js';
 import type { ResponseSink } from '../core/request/sink.js';
 import { routerPlugin } from '../router/index.js';
-import { markdownTable, saveResults } from './lib.js';
+import { benchOption, markdownTable, saveResults } from './lib.js';
 
-const argv = process.argv.slice(2);
-const ITERATIONS = Number(argv[argv.indexOf('--iterations') + 1] || 200_000);
+const ITERATIONS = benchOption('iterations', 200_000);
 
 /** N rules: a realistic mix, the last ones reached by every request. */
 function rules(n: number): Array<[string, string]> {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { accepts, exchange, Peer, parseRawResponse } from './peers.js';
-import { runs, waitFor } from './tsgi.js';
+import { join } from 'node:path';
+import { accepts, exchange, freePort, Peer, parseRawResponse } from './peers.js';
+import { FIXTURES, runs, startTsgi, type TsgiProcess, waitFor } from './tsgi.js';
 
 /**
  * Peers and raw HTTP for the router's tests: real uWSGI (Debian's uwsgi-core, plugins in
@@ -157,4 +158,56 @@ export async function startRedis(port: number): Promise<Peer> {
     'redis-server',
   );
   return p;
+}
+
+/** The echo app the router tests run (it reports what routing left in its environ as headers). */
+const ROUTE_ECHO = join(FIXTURES, 'apps', 'route_echo.py');
+
+/** A tsgi front in router mode: an HTTP listener and a subscription server (both on free ports). */
+export async function startFront(extra: string[] = []): Promise<{ front: TsgiProcess; ss: string }> {
+  const front = await startTsgi([
+    '--http-socket',
+    '127.0.0.1:0',
+    '--http-subscription-server',
+    '127.0.0.1:0',
+    ...extra,
+  ]);
+  const ss = (await front.waitForLine(/subscription server on udp:\/\/(\S+)/))[1]!;
+  return { front, ss };
+}
+
+/** A real uWSGI node (echo app on a uwsgi socket) announcing `key` to the subscription server `ss` every second. */
+export async function startUwsgiNode(ss: string, key: string): Promise<Peer> {
+  const port = await freePort();
+  return startUwsgi(
+    [
+      '--plugin',
+      'python3',
+      '--socket',
+      `127.0.0.1:${port}`,
+      '--wsgi-file',
+      ROUTE_ECHO,
+      '--master',
+      '--subscribe-to',
+      `${ss}:${key}`,
+      '--subscribe-freq',
+      '1',
+    ],
+    port,
+  );
+}
+
+/** A tsgi vassal (echo app, uwsgi socket on a free port) announcing itself every second with `subscribe`. */
+export function startVassal(subscribe: string[]): Promise<TsgiProcess> {
+  return startTsgi([
+    '--http-socket',
+    '127.0.0.1:0',
+    '--socket',
+    '127.0.0.1:0',
+    '--wsgi-file',
+    ROUTE_ECHO,
+    ...subscribe,
+    '--subscribe-freq',
+    '1',
+  ]);
 }

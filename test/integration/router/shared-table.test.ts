@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort } from '../../helpers/peers.js';
-import { hasRedis, startRedis } from '../../helpers/router.js';
-import { FIXTURES, fetchRaw, requireTool, startTsgi, type TsgiProcess, waitFor } from '../../helpers/tsgi.js';
+import { hasRedis, startFront, startRedis, startVassal } from '../../helpers/router.js';
+import { fetchRaw, requireTool, type TsgiProcess, waitFor } from '../../helpers/tsgi.js';
 
 /**
  * Two tsgi fronts sharing one subscription table through a real redis-server, while vassals (tsgi
@@ -12,7 +11,6 @@ import { FIXTURES, fetchRaw, requireTool, startTsgi, type TsgiProcess, waitFor }
  * comes back.
  */
 
-const APP = join(FIXTURES, 'apps', 'route_echo.py');
 const skip = requireTool(hasRedis, 'redis-server');
 
 async function status(front: TsgiProcess, host: string): Promise<number> {
@@ -26,32 +24,12 @@ test('two fronts share a Redis subscription table while vassals come and go', {
   const redisPort = await freePort();
   let redis = await startRedis(redisPort);
   const table = `redis://127.0.0.1:${redisPort}/0?key=tsgi-test:${randomBytes(4).toString('hex')}`;
-  const front = () =>
-    startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--http-subscription-server',
-      '127.0.0.1:0',
-      '--subscription-redis',
-      table,
-      '--subscription-tolerance',
-      '3',
-    ]);
+  const front = async () =>
+    (await startFront(['--subscription-redis', table, '--subscription-tolerance', '3'])).front;
   const [f1, f2] = await Promise.all([front(), front()]);
   const ss = async (f: TsgiProcess) => (await f.waitForLine(/subscription server on udp:\/\/(\S+)/))[1]!;
   const vassal = async (f: TsgiProcess, key: string) =>
-    startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--socket',
-      '127.0.0.1:0',
-      '--wsgi-file',
-      APP,
-      '--subscribe-to',
-      `${await ss(f)}:${key}`,
-      '--subscribe-freq',
-      '1',
-    ]);
+    startVassal(['--subscribe-to', `${await ss(f)}:${key}`]);
   const vassals: TsgiProcess[] = [];
   try {
     const a = await vassal(f1, 'a.example');
