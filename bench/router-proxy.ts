@@ -5,7 +5,8 @@
  * - uwsgi backend (uWSGI `--socket`, hello-world WSGI, 2 workers): tsgi `http-to` (router mode),
  *   uWSGI `--http --http-to`, nginx `uwsgi_pass`.
  * - HTTP backend (nginx answering `return 200` from memory): tsgi `http-to = http://...` (keep-alive
- *   pool), nginx `proxy_pass` (keep-alive upstream).
+ *   pool), a bare node:http proxy (the floor of any Node proxy), nginx `proxy_pass` (keep-alive
+ *   upstream).
  *
  *   npm run build && node dist/bench/router-proxy.js [--seconds 5] [--connections 50]
  *
@@ -121,6 +122,17 @@ const fronts: Front[] = [
         'tsgi',
         process.execPath,
         [TSGI, '--http-socket', `127.0.0.1:${p}`, '--http-to', `http://127.0.0.1:${b}`, '--disable-logging'],
+        p,
+      ),
+  },
+  {
+    name: 'bare node:http proxy (no tsgi code, the floor)',
+    backend: 'http',
+    start: (p, b) =>
+      startServer(
+        'node-proxy',
+        process.execPath,
+        [join(BENCH, 'apps', 'node-proxy.mjs'), String(p), String(b)],
         p,
       ),
   },
