@@ -27,8 +27,13 @@ export interface FrontSide {
   readonly name: string;
   /** The key a request is routed by. */
   readonly key: (req: TsgiRequest) => string;
-  /** Subscribed nodes by key, when a subscription server is configured (it wins over `-to`). */
-  readonly table: SubscriptionTable | null;
+  /**
+   * Subscribed nodes by key, when a subscription server is configured (it wins over `-to`); set at
+   * provision (the table outlives reloads).
+   */
+  table: SubscriptionTable | null;
+  /** Whether a subscription server is configured (the table is then set once provisioned). */
+  readonly subscriptions: boolean;
   /** `<router>-to` nodes, used when there is no subscription server. */
   readonly staticNodes: UpstreamPool | null;
   /** `<router>-fallback` nodes, tried when the chosen ones all fail to connect. */
@@ -54,7 +59,7 @@ export const fastrouterKey = (req: TsgiRequest): string =>
 
 /** Find the pool for a request; null (and the request answered 502) when there is none. */
 function poolFor(side: FrontSide, req: TsgiRequest, sink: ResponseSink): UpstreamPool | null {
-  if (!side.table) {
+  if (!side.subscriptions || !side.table) {
     if (side.staticNodes) return side.staticNodes;
     if (side.fallback) return side.fallback;
     sendError(sink, 502, `the ${side.name} router has no nodes`);

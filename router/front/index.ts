@@ -6,7 +6,7 @@ import { parseAddress } from '../../core/net/address.js';
 import type { ListenSpec, PluginDescriptor, PluginInstance } from '../../core/plugin/types.js';
 import { parseRedisTarget, RedisSubscriptionTable } from '../subscription/redis-table.js';
 import { SubscriptionServer } from '../subscription/server.js';
-import { SubscriptionTable } from '../subscription/table.js';
+import { type SharedSubscription, sharedSubscription } from '../subscription/shared.js';
 import { backendsFrom } from '../upstream/backends.js';
 import { UpstreamNode, UpstreamPool } from '../upstream/pool.js';
 import type { Backends } from '../upstream/proxy.js';
@@ -76,8 +76,10 @@ function buildFront(
     balancing: o['subscription-algo'],
     retries: 3,
   };
-  const servers: SubscriptionServer[] = [];
-  const shared: RedisSubscriptionTable[] = [];
+  /** Subscription servers to take (or share) at provision, per side. */
+  const wanted: Array<{ side: FrontSide; name: 'http' | 'fastrouter'; addresses: readonly string[] }> = [];
+  const held: SharedSubscription[] = [];
+  const redisTables: RedisSubscriptionTable[] = [];
   const redisTarget = o['subscription-redis']
     ? parseRedisTarget(o['subscription-redis'], config.origin('subscription-redis'))
     : null;
@@ -85,40 +87,10 @@ function buildFront(
 
   const side = (name: 'http' | 'fastrouter'): FrontSide => {
     const ssName = `${name}-subscription-server` as const;
-    let table: SubscriptionTable | null = null;
     const ssAddresses = o[ssName];
-    if (ssAddresses.length > 0) {
-      table = new SubscriptionTable(tableSettings, log, name);
-      const redis = redisTarget
-        ? new RedisSubscriptionTable(
-            redisTarget,
-            table,
-            { toleranceMs: tableSettings.toleranceMs, pollMs: REDIS_POLL_MS },
-            log,
-          )
-        : null;
-      if (redis) shared.push(redis);
-      const t = table;
-      ssAddresses.forEach((addr, i) => {
-        SubscriptionServer.check(addr, ssName, config.origins(ssName)[i] ?? null);
-        servers.push(
-          new SubscriptionServer(
-            addr,
-            name,
-            (p) => {
-              if (p.kind === 'subscribe') {
-                t.subscribe(p.subscription);
-                redis?.announce(p.subscription);
-              } else {
-                t.unsubscribe(p.subscription.key, p.subscription.address);
-                redis?.withdraw(p.subscription.key, p.subscription.address);
-              }
-            },
-            log,
-          ),
-        );
-      });
-    }
+    ssAddresses.forEach((addr, i) => {
+      SubscriptionServer.check(addr, ssName, config.origins(ssName)[i] ?? null);
+    });
     const toName = `${name}-to` as const;
     const gracetimeMs = o[`${name}-gracetime`] * 1000;
     const staticNodes = nodesPool(`${name}-to`, o[toName], config, toName, {
@@ -132,10 +104,11 @@ function buildFront(
       retries: 0,
     });
     const timeoutMs = name === 'http' ? o['http-connect-timeout'] * 1000 : o['fastrouter-timeout'] * 1000;
-    return {
+    const built: FrontSide = {
       name,
       key: name === 'http' ? httpKey : fastrouterKey,
-      table,
+      table: null,
+      subscriptions: ssAddresses.length > 0,
       staticNodes,
       fallback,
       fallbackKey: o[`${name}-subscription-fallback-key`],
@@ -148,6 +121,8 @@ function buildFront(
           ? { connectTimeoutMs: timeoutMs }
           : { connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs },
     };
+    if (built.subscriptions) wanted.push({ side: built, name, addresses: ssAddresses });
+    return built;
   };
 
   const httpSide = http ? side('http') : null;
@@ -180,12 +155,40 @@ function buildFront(
           );
         edge.bind(uwsgi.edge(edge.listeners()));
       }
-      for (const s of servers) await s.listen();
-      for (const r of shared) await r.start();
+      for (const w of wanted) {
+        const redis: { table: RedisSubscriptionTable | null } = { table: null };
+        const sub = await sharedSubscription(
+          w.name,
+          w.addresses,
+          tableSettings,
+          (table, p) => {
+            if (p.kind === 'subscribe') {
+              table.subscribe(p.subscription);
+              redis.table?.announce(p.subscription);
+            } else {
+              table.unsubscribe(p.subscription.key, p.subscription.address);
+              redis.table?.withdraw(p.subscription.key, p.subscription.address);
+            }
+          },
+          log,
+        );
+        held.push(sub);
+        w.side.table = sub.table;
+        if (redisTarget) {
+          redis.table = new RedisSubscriptionTable(
+            redisTarget,
+            sub.table,
+            { toleranceMs: tableSettings.toleranceMs, pollMs: REDIS_POLL_MS },
+            log,
+          );
+          redisTables.push(redis.table);
+          await redis.table.start();
+        }
+      }
     },
     async cleanup() {
-      for (const s of servers) s.close();
-      await Promise.all(shared.map((r) => r.stop()));
+      for (const h of held) h.release();
+      await Promise.all(redisTables.map((r) => r.stop()));
     },
   };
 }

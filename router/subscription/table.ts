@@ -31,7 +31,7 @@ export class SubscriptionTable {
   private readonly info = new Map<UpstreamNode, { sub: Subscription; seenAtMs: number }>();
 
   constructor(
-    private readonly settings: TableSettings,
+    private settings: TableSettings,
     private readonly log: Logger,
     /** The router's name in log lines (`http`, `fastrouter`). */
     private readonly name: string,
@@ -96,6 +96,13 @@ export class SubscriptionTable {
     for (const [, { sub, seenAtMs }] of this.info)
       out.push({ ...sub, seenAtEpochMs: Math.round(seenAtMs + wallOffset) });
     return out;
+  }
+
+  /** New settings (a reload): they apply to every pool from now on. */
+  configure(settings: TableSettings): void {
+    this.settings = settings;
+    for (const pool of this.pools.values())
+      pool.settings = { ...pool.settings, balancing: settings.balancing, retries: settings.retries };
   }
 
   /** Number of keys. */

@@ -57,7 +57,8 @@ export class UpstreamPool {
 
   constructor(
     readonly name: string,
-    readonly settings: PoolSettings = DEFAULT_POOL,
+    /** Replaced (not mutated) when a reload changes a shared pool's settings. */
+    public settings: PoolSettings = DEFAULT_POOL,
   ) {}
 
   add(node: UpstreamNode): UpstreamNode {

@@ -90,6 +90,28 @@ describe('tsgi front, uWSGI nodes', () => {
   });
 });
 
+describe('reload', () => {
+  test('a graceful reload of the front keeps its subscription table and UDP port', {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    const { front, ss } = await startFront();
+    const node = await startUwsgiNode(ss, 'keep.example');
+    try {
+      await routed(front.url(), 'keep.example');
+      front.signal('SIGHUP');
+      await front.waitForLine(/reload done/);
+      assert.equal((await viaHost(front.url(), 'keep.example')).status, 200, 'no gap after the reload');
+      const news = front.output.match(/keep\.example => new node/g) ?? [];
+      assert.equal(news.length, 1, 'the node was not forgotten and re-added');
+      assert.doesNotMatch(front.output, /EADDRINUSE/);
+    } finally {
+      await node.stop();
+      await front.stop();
+    }
+  });
+});
+
 describe('tsgi vassals subscribing', () => {
   test("to a tsgi front (socket :0 announced with its real port) and to uWSGI's http router", {
     skip,
