@@ -110,8 +110,13 @@ export class HttpUpstreamClient implements HttpClient {
 
   constructor(private readonly defaults: ForwardDefaults) {}
 
+  /**
+   * Close idle pooled connections; those carrying a request finish it and are closed then (a
+   * graceful reload retires the old generation's client while its exchanges may still run).
+   */
   close(): void {
-    this.agent.destroy();
+    for (const list of Object.values(this.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
+    this.agent.on('free', (sock: Socket) => sock.destroy());
   }
 
   forward(

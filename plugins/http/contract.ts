@@ -56,7 +56,7 @@ export interface HttpClient extends UpstreamClient {
     address: string,
     opts?: HttpForwardOptions,
   ): Promise<ForwardResult>;
-  /** Close idle pooled connections (instance stop). */
+  /** Close idle pooled connections; busy ones close once their exchange is over (reload, stop). */
   close(): void;
 }
 

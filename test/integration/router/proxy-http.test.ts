@@ -277,3 +277,32 @@ describe('proxy to nginx', () => {
     }
   });
 });
+
+test('a graceful reload does not cut a proxied download in flight', async () => {
+  const up = await startUpstream(UPSTREAM, 'reload');
+  const tsgi = await startTsgi([...ROUTER_ONLY, '--route', `^/ http:${up.address}`]);
+  try {
+    const size = 16 * 1024 * 1024;
+    const got = await new Promise<number>((resolve, reject) => {
+      const req = request(`${tsgi.url()}/big?n=${size}`, { agent: false }, (res) => {
+        let n = 0;
+        res.pause();
+        tsgi.signal('SIGHUP');
+        void tsgi.waitForLine(/reload done/).then(() => {
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+          });
+          res.on('end', () => resolve(n));
+          res.on('error', reject);
+          res.resume();
+        }, reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(got, size);
+  } finally {
+    await tsgi.stop();
+    await up.stop();
+  }
+});
