@@ -3,7 +3,7 @@
  * wrk, and measure the server tree's CPU time (from /proc, so the load generator's CPU on the same
  * machine is not counted) and memory. Used by every bench/*.ts script.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -160,6 +160,35 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
+function wrkArgs(url: string, opts: { seconds: number; connections: number; script?: string }): string[] {
+  return [
+    '-t2',
+    `-c${opts.connections}`,
+    `-d${opts.seconds}s`,
+    '--latency',
+    ...(opts.script ? ['-s', opts.script] : []),
+    url,
+  ];
+}
+
+/** Parse wrk's report; `cpuSeconds` is the server's CPU time over the run. */
+function parseWrk(out: string, cpuSeconds: number, pgid: number): LoadResult {
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const errLine = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = errLine ? errLine.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50ms: toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''), // the distribution's row, not a stdev column
+    p99ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    errors,
+    non2xx,
+    cpuUsPerReq: requests > 0 ? (cpuSeconds / requests) * 1e6 : 0,
+    rssMB: groupMemory(pgid).rss / 1048576,
+  };
+}
+
 /**
  * Run wrk against `url` for `seconds` with `connections` (2 threads), measuring the server group's
  * CPU over the run. `script` is a wrk Lua script path for POSTs.
@@ -171,30 +200,38 @@ export function runWrk(
 ): LoadResult {
   const pgid = s.child.pid!;
   const cpu0 = groupCpuSeconds(pgid);
-  const args = [
-    '-t2',
-    `-c${opts.connections}`,
-    `-d${opts.seconds}s`,
-    '--latency',
-    ...(opts.script ? ['-s', opts.script] : []),
-    url,
-  ];
-  const out = execFileSync('wrk', args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
-  const cpu = groupCpuSeconds(pgid) - cpu0;
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const errLine = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = errLine ? errLine.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return {
-    requests,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p50ms: toMs(/50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99ms: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    errors,
-    non2xx,
-    cpuUsPerReq: requests > 0 ? (cpu / requests) * 1e6 : 0,
-    rssMB: groupMemory(pgid).rss / 1048576,
-  };
+  const out = execFileSync('wrk', wrkArgs(url, opts), {
+    encoding: 'utf8',
+    timeout: (opts.seconds + 30) * 1000,
+  });
+  return parseWrk(out, groupCpuSeconds(pgid) - cpu0, pgid);
+}
+
+/** Like {@link runWrk}, without blocking: the caller acts on the server while the load runs. */
+export function startWrk(
+  s: Server,
+  url: string,
+  opts: { seconds: number; connections: number; script?: string },
+): Promise<LoadResult> {
+  const pgid = s.child.pid!;
+  const cpu0 = groupCpuSeconds(pgid);
+  return new Promise((resolve, reject) => {
+    execFile(
+      'wrk',
+      wrkArgs(url, opts),
+      { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 },
+      (err, out) => {
+        if (err) reject(err);
+        else resolve(parseWrk(out, groupCpuSeconds(pgid) - cpu0, pgid));
+      },
+    );
+  });
+}
+
+/** A numeric command-line option of a benchmark script (`--seconds 10`), or `dflt`. */
+export function numberOption(name: string, dflt: number, argv = process.argv.slice(2)): number {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
 }
 
 /** Whether a command exists on PATH. */

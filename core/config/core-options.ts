@@ -1,3 +1,7 @@
+import { logOptions } from '../log/options.js';
+import { metricsOptions } from '../metrics/options.js';
+import { statsOptions } from '../stats/options.js';
+import { lifecycleOptions } from './lifecycle-options.js';
 import { option } from './option.js';
 
 /**
@@ -18,22 +22,6 @@ export const coreOptions = {
     min: 0,
     max: 1024,
   }),
-  threads: option.int({
-    help: 'concurrent request slots per worker (real threads in the Python worker)',
-    default: 1,
-    min: 1,
-    max: 1024,
-  }),
-  'enable-threads': option.bool({
-    help: 'accepted for uWSGI compatibility: Python threads always run in tsgi workers',
-    short: 'T',
-    default: true,
-  }),
-  'lazy-apps': option.bool({
-    help: 'each worker loads the app itself after it starts (what tsgi workers always do until the prototype lands)',
-    default: true,
-  }),
-  lazy: option.bool({ help: 'alias kept for uWSGI compatibility; see lazy-apps', default: true }),
   listen: option.int({
     help: 'kernel listen backlog of every listener, and the bound of the queue of requests waiting for a worker slot',
     short: 'l',
@@ -67,10 +55,6 @@ export const coreOptions = {
   gid: option.string({ help: 'group (name or number) to run as after binding sockets' }),
   pidfile: option.path({ help: 'write the master pid to this file' }),
   pidfile2: option.path({ help: 'write the master pid to this file after dropping privileges' }),
-  logto: option.path({ help: 'write the log to this file instead of stderr' }),
-  'disable-logging': option.bool({
-    help: 'do not log requests (errors and lifecycle lines are still logged)',
-  }),
   'die-on-term': option.bool({
     help: 'accepted for compatibility: SIGTERM always stops the instance gracefully in tsgi',
   }),
@@ -79,23 +63,10 @@ export const coreOptions = {
     default: true,
     departure: 'on by default (uWSGI 2.0 default off)',
   }),
-  'reload-mercy': option.seconds({
-    help: 'how long a graceful stop or reload waits for in-flight requests before killing workers',
-    default: 60,
-  }),
-  'worker-reload-mercy': option.seconds({
-    help: 'how long a worker may take to finish its requests and exit when it is retired',
-    default: 60,
-  }),
   'socket-timeout': option.seconds({
     help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
   }),
-  stats: option.string({
-    help: 'serve uWSGI-compatible JSON stats on this address (host:port or unix path)',
-    aliases: ['stats-server'],
-  }),
-  'stats-http': option.bool({ help: 'prefix the stats JSON with HTTP response headers' }),
   procname: option.string({ help: 'accepted for compatibility (process titles are not changed)' }),
   'auto-procname': option.bool({ help: 'accepted for compatibility (process titles are not changed)' }),
   'thunder-lock': option.bool({
@@ -113,6 +84,9 @@ export const coreOptions = {
     aliases: ['plugins'],
   }),
   'plugin-dir': option.string({ help: 'accepted for compatibility: tsgi plugins are built in' }),
+  heartbeat: option.seconds({
+    help: 'under an emperor, send it a heartbeat every N seconds (0 = none); the emperor kills a vassal whose heartbeats stop',
+  }),
   socket: option.strings({
     help: 'bind a listener speaking the protocol `protocol` names (uwsgi by default: nginx uwsgi_pass)',
     short: 's',
@@ -121,4 +95,9 @@ export const coreOptions = {
     help: 'protocol of plain `socket` listeners (uwsgi, http or fastcgi)',
     aliases: ['socket-protocol'],
   }),
+  ...lifecycleOptions,
+  // observability: core/log, core/stats, core/metrics declare their own tables
+  ...logOptions,
+  ...statsOptions,
+  ...metricsOptions,
 } as const;

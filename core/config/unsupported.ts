@@ -95,6 +95,19 @@ const ERROR_OPTIONS = new Set([
   ...['http', 'fastrouter'].flatMap((r) =>
     ['use-cache', 'use-pattern', 'use-base', 'use-code-string', 'use-socket'].map((m) => `${r}-${m}`),
   ),
+  // emperor features tsgi-emperor does not have
+  'emperor-on-demand-extension',
+  'emperor-on-demand-ext',
+  'emperor-on-demand-directory',
+  'emperor-on-demand-dir',
+  'emperor-on-demand-exec',
+  'emperor-broodlord',
+  'emperor-use-clone',
+  'emperor-wrapper',
+  'emperor-command-socket',
+  'emperor-wait-for-command',
+  'vassals-start-hook',
+  'vassals-stop-hook',
   // other config formats
   'xml',
   'yaml',

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { channels, publish } from '../master/events.js';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -33,7 +35,7 @@ export class Dispatcher {
   constructor(
     private maxQueue: number,
     private readonly onDone: DoneCallback,
-    private readonly onReject: (depth: number) => void,
+    private readonly onReject: (depth: number, req: TsgiRequest) => void,
   ) {}
 
   /** Requests waiting for a slot (clients that left while queued are not counted). */
@@ -76,7 +78,7 @@ export class Dispatcher {
     }
     if (this.queued >= this.maxQueue) {
       this.rejected++;
-      this.onReject(this.queued);
+      this.onReject(this.queued, req);
       sendError(sink, 503, 'all workers are busy and the queue is full');
       return;
     }
@@ -115,7 +117,9 @@ export class Dispatcher {
       const q = this.queue[this.head]!;
       const gone = q.gone;
       this.shift();
-      if (!gone) sendError(q.sink, status, detail);
+      if (gone) continue;
+      publish(channels.requestRejected, () => ({ req: q.req, status, reason: 'no-worker' as const }));
+      sendError(q.sink, status, detail);
     }
   }
 
@@ -156,6 +160,7 @@ export class Dispatcher {
 
   private start(w: Worker, req: TsgiRequest, sink: ResponseSink): void {
     req.workerId = w.id;
+    req.dispatchedAtMs = performance.now();
     w.active.add(req);
     w.process.channel.open(req, sink, (outcome) => {
       w.active.delete(req);

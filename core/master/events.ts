@@ -25,9 +25,20 @@ export interface RequestRejectedEvent {
   readonly reason: 'queue-full' | 'no-worker';
 }
 
+/** Why the master started a worker process. */
+export type WorkerSpawnReason =
+  | 'boot'
+  | 'respawn'
+  | 'recycle'
+  | 'reload'
+  | 'chain-reload'
+  | 'cheaper'
+  | 'manual';
+
 /** A worker process was started. */
 export interface WorkerSpawnEvent {
   readonly worker: Worker;
+  readonly reason: WorkerSpawnReason;
 }
 
 /** A worker reported ready. */
@@ -54,9 +65,40 @@ export interface WorkerExitEvent {
   readonly reason: WorkerExitReason;
 }
 
-/** The instance's lifecycle: first boot done, reload done or abandoned, stopping. */
+/** Harakiri fired: `req` ran `runningMs` on `worker`, past `harakiriMs`; the worker is being killed. */
+export interface WorkerHarakiriEvent {
+  readonly worker: Worker;
+  readonly req: TsgiRequest;
+  readonly runningMs: number;
+  readonly harakiriMs: number;
+}
+
+/**
+ * The master decided to replace a worker because of a limit: `evil` is true when it is killed at
+ * once (evil-reload-on-rss/as), false when a replacement starts first and it finishes its requests.
+ */
+export interface WorkerRecycleEvent {
+  readonly worker: Worker;
+  readonly reason: 'max-requests' | 'rss' | 'lifetime';
+  readonly evil: boolean;
+  /** The log text, e.g. `max-requests reached (3 >= 3)`. */
+  readonly detail: string;
+}
+
+/** The cheaper subsystem changed the number of workers it wants. */
+export interface CheaperEvent {
+  readonly from: number;
+  readonly to: number;
+  /** `spare`, `backlog`, or `manual` (FIFO +/-, SIGTTIN/SIGTTOU). */
+  readonly algo: string;
+}
+
+/**
+ * The instance's lifecycle: first boot done, a reload done or abandoned (`reload-failed`; a chain
+ * reload reports `chain-reloaded`), stopping.
+ */
 export interface MasterLifecycleEvent {
-  readonly phase: 'ready' | 'reloaded' | 'reload-failed' | 'stopping';
+  readonly phase: 'ready' | 'reloaded' | 'chain-reloaded' | 'reload-failed' | 'stopping';
   readonly generation: number;
   readonly detail?: string;
   /** On `ready` and `reloaded`: the bound listeners (real ports for `:0`), e.g. for subscriptions. */
@@ -69,6 +111,9 @@ export const channels = {
   workerSpawn: diagnostics_channel.channel('tsgi:worker:spawn'),
   workerReady: diagnostics_channel.channel('tsgi:worker:ready'),
   workerExit: diagnostics_channel.channel('tsgi:worker:exit'),
+  workerHarakiri: diagnostics_channel.channel('tsgi:worker:harakiri'),
+  workerRecycle: diagnostics_channel.channel('tsgi:worker:recycle'),
+  cheaper: diagnostics_channel.channel('tsgi:master:cheaper'),
   lifecycle: diagnostics_channel.channel('tsgi:master:lifecycle'),
 } as const;
 

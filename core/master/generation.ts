@@ -1,10 +1,12 @@
 import { coreOptions } from '../config/core-options.js';
 import type { OptionValues } from '../config/option.js';
 import type { InstanceConfig } from '../config/resolve.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, formatOrigin } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { PluginRegistry, PluginSet } from '../plugin/registry.js';
 import type { EdgeProtocol, ListenSpec, RequestHook, Runner } from '../plugin/types.js';
+import { cheaperSettings } from './cheaper.js';
+import { type RecycleLimits, recycleLimits } from './recycle.js';
 import type { Worker } from './worker.js';
 
 /**
@@ -26,10 +28,29 @@ export interface Generation {
   readonly listens: readonly ListenSpec[];
   /** Request hooks in plugin order (routing, static files). */
   readonly hooks: readonly RequestHook[];
-  /** Live worker per worker id. */
+  /** The worker holding each slot (worker id), starting or ready. */
   readonly workers: Map<number, Worker>;
-  /** Number of workers this generation wants. */
+  /**
+   * This generation's other live workers: successors still starting (recycling) and workers that
+   * gave up their slot and are finishing their requests (retiring, harakiri, evil reload).
+   */
+  readonly others: Set<Worker>;
+  /** Number of workers (slots) this generation wants (in cheaper mode: between cheaper and processes). */
   processes: number;
+  /** Cheaper mode (`cheaper` > 0): the minimum and initial worker counts; null when off. */
+  readonly cheaper: { readonly min: number; readonly initial: number } | null;
+  /** The recycling limits of this config, in ms and bytes. */
+  readonly limits: RecycleLimits;
+  /**
+   * Whether its slot holders take requests: the current generation, and the previous one while a
+   * chain reload hands its slots over one by one.
+   */
+  serving: boolean;
+}
+
+/** Every live worker of a generation: slot holders first (by id), then the others. */
+export function generationWorkers(gen: Generation): Worker[] {
+  return [...gen.workers.values(), ...gen.others];
 }
 
 /**
@@ -78,6 +99,14 @@ export async function createGeneration(
       null,
       null,
     );
+  const cheaper = cheaperSettings({
+    processes: core.processes,
+    cheaper: core.cheaper,
+    initial: core['cheaper-initial'],
+  });
+  if (cheaper?.error)
+    throw new ConfigError('TSGI_ERR_CONFIG_VALUE', cheaper.error, config.origin('cheaper'), 'cheaper');
+  if (cheaper?.warning) log.warn(`${formatOrigin(config.origin('cheaper-initial'))}: ${cheaper.warning}`);
   await plugins.provision();
   return {
     n,
@@ -89,6 +118,10 @@ export async function createGeneration(
     listens,
     hooks,
     workers: new Map(),
-    processes: runner ? core.processes : 0,
+    others: new Set(),
+    processes: runner ? (cheaper ? cheaper.initial : core.processes) : 0,
+    cheaper: cheaper ? { min: cheaper.min, initial: cheaper.initial } : null,
+    limits: recycleLimits(core),
+    serving: false,
   };
 }

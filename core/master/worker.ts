@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { WorkerProcess } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
+import type { WorkerExitReason } from './events.js';
+import type { RecycleReason } from './recycle.js';
 
 /**
  * A worker's state in the master:
@@ -14,7 +16,7 @@ export class Worker {
   state: WorkerState = 'starting';
   /** Requests completed by this process. */
   requests = 0;
-  /** Requests answered with an error by the app (5xx from the worker). */
+  /** Requests on which the app raised an exception (stream outcome `worker-error`). */
   exceptions = 0;
   /** Times harakiri fired on this worker slot (carried across respawns). */
   harakiriCount = 0;
@@ -33,7 +35,19 @@ export class Worker {
   /** Requests on this worker now, with their start time (harakiri and stats read it). */
   readonly active = new Set<TsgiRequest>();
   /** Why the master retired or killed it (for the exit log line and respawn reason). */
-  retireReason: string | null = null;
+  retireReason: WorkerExitReason | null = null;
+  /** Requests after which it is recycled (max-requests, delta, jitter); 0 = no limit. */
+  requestLimit = 0;
+  /** Set when the master decided to recycle it; it keeps serving until its successor is ready. */
+  recycling: RecycleReason | null = null;
+  /** Monotonic ms before which no new recycling attempt is made (after a successor failed to start). */
+  recycleNotBeforeMs = 0;
+  /** The worker starting to take over this one's slot (recycling, chain reload). */
+  successor: Worker | null = null;
+  /** The worker this one takes over from, until the hand-over. */
+  predecessor: Worker | null = null;
+  /** Monotonic ms when harakiri fired on this process (0 = never). */
+  harakiriAtMs = 0;
 
   constructor(
     /** Worker number, 1-based, stable across respawns of the same slot. */

@@ -190,7 +190,13 @@ export interface WorkerExit {
  * channel (tsgi's framed transport for Python, HTTP/1.1 for Node, FastCGI for php-cgi).
  */
 export interface WorkerProcess {
+  /** The process id (0 until `started` resolves, for runners that start processes indirectly). */
   readonly pid: number;
+  /**
+   * Resolves once `pid` is known, for runners whose workers are started by another process (the
+   * Python prototype forks them); absent when `pid` is known at once. Rejects if the start failed.
+   */
+  readonly started?: Promise<void>;
   readonly channel: WorkerChannel;
   /** Resolves when the worker reports it is ready (app loaded); rejects if it exits first. */
   readonly ready: Promise<void>;
@@ -213,8 +219,13 @@ export interface WorkerChannel {
    * `done` is called exactly once when the worker no longer works on this request (its slot is free).
    */
   open(req: TsgiRequest, sink: ResponseSink, done: (outcome: StreamOutcome) => void): void;
-  /** Cancel a stream (client gone, harakiri); its `done` still comes when the worker lets go. */
-  abort(req: TsgiRequest): void;
+  /**
+   * Cancel a stream (client gone, harakiri): the worker is told to stop and nothing more is written
+   * to the request's sink; its `done` still comes when the worker lets go (or dies). With `answer`,
+   * the client is answered now: `answer.status` with `answer.detail` if no head was sent yet, a
+   * reset connection otherwise (harakiri answers 504 before killing the worker).
+   */
+  abort(req: TsgiRequest, answer?: { readonly status: number; readonly detail: string }): void;
   /**
    * The worker died: fail every open stream (502 if no head was sent, connection reset otherwise)
    * and call their `done` with `worker-lost`.

@@ -31,6 +31,8 @@ export class TsgiRequest {
   readonly startedAtEpochMs = Date.now();
   /** Worker serving it (0 = not dispatched yet). */
   workerId = 0;
+  /** Monotonic time a worker started on it, ms (0 = still queued); harakiri counts from here. */
+  dispatchedAtMs = 0;
   /** Status sent to the client (0 until the head is sent). */
   status = 0;
   /** Response body bytes sent to the client. */

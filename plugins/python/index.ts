@@ -6,6 +6,7 @@ import { option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
 import type { PluginDescriptor, Runner, SpawnContext, WorkerProcess } from '../../core/plugin/types.js';
 import { FramedWorker } from '../../core/transport/framed-worker.js';
+import { PythonPrototype } from './prototype.js';
 
 /** Options of the Python runner (uWSGI's python plugin names, plus `python-bin`). */
 export const pythonOptions = {
@@ -68,17 +69,26 @@ function interpreter(pythonBin: string | null, home: string | null, chdir: strin
   return 'python3';
 }
 
-/** Starts Python workers (plugins/python/worker.py) on tsgi's framed transport. */
+/**
+ * Starts Python workers on tsgi's framed transport: forked from this generation's prototype (which
+ * imported the app once), or with `lazy-apps` each as its own `worker.py` that imports the app.
+ */
 class PythonRunner implements Runner {
+  private readonly prototype: PythonPrototype | null;
+
   constructor(
     readonly app: string,
     readonly slots: number,
     private readonly command: string,
     private readonly cwd: string,
     private readonly workerConfig: Record<string, unknown>,
-  ) {}
+    lazy: boolean,
+  ) {
+    this.prototype = lazy ? null : new PythonPrototype({ command, cwd, workerConfig });
+  }
 
   spawn(ctx: SpawnContext): WorkerProcess {
+    if (this.prototype) return this.prototype.spawn(ctx);
     return new FramedWorker({
       command: this.command,
       args: [WORKER_PY],
@@ -92,6 +102,11 @@ class PythonRunner implements Runner {
       log: ctx.log,
       label: `worker ${ctx.workerId}`,
     });
+  }
+
+  /** Stop the prototype (its workers are gone by now: a generation is cleaned up after them). */
+  async stop(): Promise<void> {
+    await this.prototype?.stop();
   }
 }
 
@@ -149,8 +164,10 @@ export const pythonPlugin: PluginDescriptor<typeof pythonOptions> = {
         multiprocess: core.processes > 1,
         manageScriptName: options['manage-script-name'],
         description,
+        server: 'tsgi_wsgi',
       },
+      core['lazy-apps'] || core.lazy,
     );
-    return { provides: { runner } };
+    return { provides: { runner }, cleanup: () => runner.stop() };
   },
 };

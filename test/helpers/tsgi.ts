@@ -77,6 +77,15 @@ export function childPids(pid: number): number[] {
   }
 }
 
+/** Whether `pid` runs tsgi's Python prototype (plugins/python/prototype.py). */
+export function isPrototype(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('prototype.py');
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a process exists (and is not a zombie). */
 export function alive(pid: number): boolean {
   try {
@@ -102,8 +111,9 @@ export class TsgiProcess {
   /** Every pid this instance's master spawned that we have seen (for the no-leftovers check). */
   readonly seenPids = new Set<number>();
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-    this.child = spawn(process.execPath, [TSGI_BIN, ...args], {
+  /** `opts.bin`: another built entry point (e.g. `dist/emperor/cli.js`); default `tsgi`. */
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string } = {}) {
+    this.child = spawn(process.execPath, [opts.bin ?? TSGI_BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,11 +165,29 @@ export class TsgiProcess {
     return `${proto === 'http' ? 'http' : proto}://${addr}`;
   }
 
-  /** Pids of the worker processes right now. */
+  /**
+   * Pids of the worker processes right now: the master's children, except that a Python prototype
+   * (which imported the app and forks the workers) counts through its children.
+   */
   workerPids(): number[] {
-    const pids = childPids(this.pid);
-    for (const p of pids) this.seenPids.add(p);
-    return pids;
+    const out: number[] = [];
+    for (const p of childPids(this.pid)) {
+      this.seenPids.add(p);
+      if (!isPrototype(p)) {
+        out.push(p);
+        continue;
+      }
+      for (const w of childPids(p)) {
+        this.seenPids.add(w);
+        out.push(w);
+      }
+    }
+    return out;
+  }
+
+  /** Pids of the Python prototypes (children of the master running prototype.py). */
+  prototypePids(): number[] {
+    return childPids(this.pid).filter(isPrototype);
   }
 
   /** Record the current children, so `stop()` can check none survives. */
