@@ -101,7 +101,7 @@ export interface MasterLifecycleEvent {
   readonly phase: 'ready' | 'reloaded' | 'chain-reloaded' | 'reload-failed' | 'stopping';
   readonly generation: number;
   readonly detail?: string;
-  /** On `ready` and `reloaded`: the bound listeners (real ports for `:0`), e.g. for subscriptions. */
+  /** On `ready`, `reloaded` and `chain-reloaded`: the bound listeners (real ports for `:0`), e.g. for subscriptions. */
   readonly listeners?: readonly ListenerInfo[];
 }
 

@@ -89,7 +89,8 @@ export const subscribePlugin: PluginDescriptor<typeof subscribeOptions> = {
     let stopped: Promise<void> | null = null;
     const onLifecycle = (msg: unknown) => {
       const ev = msg as MasterLifecycleEvent;
-      if ((ev.phase === 'ready' || ev.phase === 'reloaded') && ev.listeners) announcer.start(ev.listeners);
+      if ((ev.phase === 'ready' || ev.phase === 'reloaded' || ev.phase === 'chain-reloaded') && ev.listeners)
+        announcer.start(ev.listeners);
       else if (ev.phase === 'stopping') stopped ??= announcer.stop(true);
     };
     return {
