@@ -3,6 +3,8 @@ import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError, formatOrigin } from '../../core/errors.js';
 import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { HttpUpstreamClient } from './client.js';
+import './contract.js';
 import { HttpEdge } from './server.js';
 
 /**
@@ -84,10 +86,13 @@ export const httpOptions = {
   }),
 } as const;
 
+/** Largest response head accepted from an HTTP upstream, bytes (as the uwsgi client's). */
+const UPSTREAM_HEAD_BYTES = 64 * 1024;
+
 /** The largest header block node:http accepts by default, bytes; tsgi's HTTP default. */
 const DEFAULT_HTTP_HEADER_BYTES = 16 * 1024;
 
-/** The HTTP protocol plugin: server side (client side for upstreams comes with the router). */
+/** The HTTP protocol plugin: server side (listeners) and client side (`http-client`, for upstreams). */
 export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
   id: 'protocol.http',
   name: 'http',
@@ -111,7 +116,13 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http');
     if (socketProtocol(config) === 'http')
       listeners.push(...listenSpecs(config, 'http', 'socket', core.socket));
-    if (listeners.length === 0) return { provides: {} };
+    const client = new HttpUpstreamClient({
+      connectTimeoutMs: core['socket-timeout'] * 1000,
+      readTimeoutMs: options['http-timeout'] * 1000,
+      maxHeadBytes: UPSTREAM_HEAD_BYTES,
+    });
+    const cleanup = async () => client.close();
+    if (listeners.length === 0) return { provides: { 'http-client': client }, cleanup };
     if (options['websockets-reload-mercy'] >= core['worker-reload-mercy'])
       log.warn(
         `${formatOrigin(config.origin('websockets-reload-mercy'))}: websockets-reload-mercy (${options['websockets-reload-mercy']} s) is not below worker-reload-mercy (${core['worker-reload-mercy']} s): a retiring worker is killed before its WebSockets are closed cleanly`,
@@ -135,6 +146,6 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
       },
       log,
     );
-    return { provides: { edge } };
+    return { provides: { edge, 'http-client': client }, cleanup };
   },
 };

@@ -326,6 +326,16 @@ class WebSocketSink implements ResponseSink, WebSocketHandshake {
     return link;
   }
 
+  /**
+   * Hand the raw connection over (the router passing the handshake through to an upstream, which
+   * completes it itself); null once answered or accepted.
+   */
+  takeover(): { socket: Duplex; head: Buffer } | null {
+    if (!this.req) return null;
+    this.req = null;
+    return this.raw.takeover();
+  }
+
   /** A plain HTTP answer instead of the upgrade (its headers are checked: the raw sink writes them as given). */
   head(status: number, reason: string, headers: string[], bodyLength: number): void {
     for (let i = 0; i < headers.length; i += 2) {
