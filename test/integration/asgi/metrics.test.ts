@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { closed, nextMessage, openWs, startAsgi, wsUrl } from '../../helpers/asgi.js';
+import { ASGI_FIXTURES, closed, nextMessage, openWs, startAsgi, wsUrl } from '../../helpers/asgi.js';
+import { EmperorProcess, writeVassal } from '../../helpers/emperor.js';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
 import { sampleValue as v } from '../../helpers/prometheus.js';
-import { fetchRaw, requireTool, runs, SYSTEM_PYTHON } from '../../helpers/tsgi.js';
+import { fetchRaw, requireTool, runs, SYSTEM_PYTHON, tempDir } from '../../helpers/tsgi.js';
 
 const noPython = requireTool(() => runs(SYSTEM_PYTHON, ['-c', 'import asyncio']), 'python3');
 
@@ -43,6 +44,55 @@ describe('WebSocket and ASGI metrics', { skip: noPython }, () => {
       await closed(b);
     } finally {
       assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+describe('WebSocket metrics through the emperor', { skip: noPython }, () => {
+  test("one Prometheus endpoint shows each vassal's WebSockets with its vassal label", async () => {
+    const dir = tempDir();
+    const options = {
+      'http-socket': '127.0.0.1:0',
+      'python-bin': SYSTEM_PYTHON,
+      chdir: ASGI_FIXTURES,
+      asgi: 'plain:app',
+    };
+    writeVassal(dir.path, 'chat.ini', options);
+    writeVassal(dir.path, 'quiet.ini', options);
+    const emperor = new EmperorProcess([
+      dir.path,
+      '--emperor-freq',
+      '1',
+      '--emperor-prometheus',
+      '127.0.0.1:0',
+    ]);
+    try {
+      const chat = await emperor.waitLoyal('chat.ini');
+      await emperor.waitLoyal('quiet.ini');
+      const ws = await openWs(wsUrl(chat.url, '/ws/echo'));
+      ws.send('hello');
+      assert.equal((await nextMessage(ws))[0].toString(), 'hello');
+      const url = `http://${await emperor.address('prometheus metrics')}/metrics`;
+      const m = await scrapeUntil(
+        url,
+        (x) => {
+          try {
+            return v(x, 'tsgi_websocket_messages_total', { direction: 'out', vassal: 'chat.ini' }) === 1;
+          } catch {
+            return false; // the vassal's answer missed this scrape
+          }
+        },
+        "the chat vassal's echo counted under its name",
+      );
+      assert.equal(v(m, 'tsgi_websocket_connections', { vassal: 'chat.ini' }), 1);
+      assert.equal(v(m, 'tsgi_websocket_bytes_total', { direction: 'in', vassal: 'chat.ini' }), 5);
+      assert.equal(v(m, 'tsgi_websocket_connections', { vassal: 'quiet.ini' }), 0);
+      ws.close();
+      await closed(ws);
+      assert.equal(await emperor.stop(), 0);
+    } finally {
+      emperor.kill();
+      dir.cleanup();
     }
   });
 });
