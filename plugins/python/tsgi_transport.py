@@ -197,11 +197,17 @@ def frame(t, sid, payload=b""):
 
 
 class Connection:
-    """The worker's end of the transport: framed reads into one buffer, locked writes."""
+    """The worker's end of the transport: framed reads into one buffer, locked writes.
+
+    Reads go into one preallocated 256 KiB buffer (`recv_into`), then the bytes read are appended to
+    the frame buffer: `recv(262144)` would allocate (and shrink) 256 KiB per read, which glibc may
+    serve with mmap/mremap/munmap on every request."""
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.rbuf = bytearray(262144)
+        self.rview = memoryview(self.rbuf)
         self.wlock = threading.Lock()
         self.closed = False
 
@@ -217,15 +223,15 @@ class Connection:
                     del buf[:end]
                     return t, sid, payload
             try:
-                data = self.sock.recv(262144)
+                n = self.sock.recv_into(self.rbuf)
             except InterruptedError:
                 continue
             except OSError:
-                data = b""
-            if not data:
+                n = 0
+            if not n:
                 self.closed = True
                 return None
-            buf += data
+            buf += self.rview[:n]
 
     def send(self, data):
         with self.wlock:
@@ -238,16 +244,16 @@ class Connection:
         """For select()-driven loops: one recv, then every complete frame as (type, stream,
         payload); None at end of file."""
         try:
-            data = self.sock.recv(262144)
+            n = self.sock.recv_into(self.rbuf)
         except (BlockingIOError, InterruptedError):
-            data = None
+            n = -1
         except OSError:
-            data = b""
-        if data == b"":
+            n = 0
+        if n == 0:
             self.closed = True
             return None
-        if data:
-            self.buf += data
+        if n > 0:
+            self.buf += self.rview[:n]
         out = []
         buf = self.buf
         while len(buf) >= 9:
