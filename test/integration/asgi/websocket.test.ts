@@ -241,3 +241,37 @@ describe('WebSocket idle and lifetime limits', { skip: noPython }, () => {
     }
   });
 });
+
+describe('WebSockets and the internal router', { skip: noPython }, () => {
+  test('header rules (add-header, del-header) shape the 101 as any response, and the socket works', async () => {
+    const tsgi = await startAsgi('plain:app', [
+      '--add-header',
+      'X-Frame-Options: DENY',
+      '--del-header',
+      'X-Tsgi-Test',
+      '--route',
+      '^/ws/refused$ return:403',
+    ]);
+    try {
+      const base = tsgi.url();
+      const ws = await openWs(wsUrl(base, '/ws/echo'));
+      const upgrade = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+        const c = new WebSocket(wsUrl(base, '/ws/echo'));
+        c.once('upgrade', (res) => {
+          c.close();
+          resolve(res.headers);
+        });
+        c.once('error', reject);
+      });
+      assert.equal(upgrade['x-frame-options'], 'DENY', 'add-header applies to the 101');
+      assert.equal(upgrade['x-tsgi-test'], undefined, 'del-header applies to the 101');
+      ws.send('through the rules');
+      assert.equal((await nextMessage(ws))[0].toString(), 'through the rules');
+      ws.close(1000);
+      assert.equal((await closed(ws))[0], 1000);
+      await assert.rejects(openWs(wsUrl(base, '/ws/refused')), { status: 403 });
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
