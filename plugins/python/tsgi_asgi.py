@@ -558,15 +558,25 @@ class Lifespan(object):
             log("tsgi: worker %s: lifespan shutdown failed: %s" % (self.worker_id, msg.get("message") or ""))
 
 
-class Protocol(asyncio.Protocol):
-    """Reads frames off the transport socket and hands them to the server."""
+class Protocol(asyncio.BufferedProtocol):
+    """Reads frames off the transport socket and hands them to the server. Reads go into one
+    preallocated buffer (asyncio's plain protocols `recv` 256 KiB each time, which glibc may serve
+    with an mmap/munmap per read)."""
 
     def __init__(self, srv):
         self.srv = srv
         self.buf = b""
+        self.rbuf = bytearray(262144)
+        self.rview = memoryview(self.rbuf)
 
     def connection_made(self, transport):
         self.srv.transport = transport
+
+    def get_buffer(self, sizehint):
+        return self.rbuf
+
+    def buffer_updated(self, nbytes):
+        self.data_received(bytes(self.rview[:nbytes]))
 
     def data_received(self, data):
         if self.buf:
