@@ -1,8 +1,26 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { closed, events, nextMessage, openWs, startAsgi, waitForEvent, wsUrl } from '../../helpers/asgi.js';
-import { fetchRaw, requireTool, runs, SYSTEM_PYTHON, tempDir, waitFor } from '../../helpers/tsgi.js';
+import {
+  ASGI_FIXTURES,
+  closed,
+  events,
+  nextMessage,
+  openWs,
+  startAsgi,
+  waitForEvent,
+  wsUrl,
+} from '../../helpers/asgi.js';
+import {
+  fetchRaw,
+  requireTool,
+  runs,
+  SYSTEM_PYTHON,
+  startTsgi,
+  tempDir,
+  waitFor,
+} from '../../helpers/tsgi.js';
 
 const noPython = requireTool(() => runs(SYSTEM_PYTHON, ['-c', 'import asyncio']), 'python3');
 
@@ -52,6 +70,38 @@ describe('a graceful reload with open WebSockets', { skip: noPython }, () => {
       assert.doesNotMatch(tsgi.output, /502|killing it/);
     } finally {
       if (tsgi.exitCode === undefined) await tsgi.stop().catch(() => tsgi.kill());
+      dir.cleanup();
+    }
+  });
+});
+
+describe('a reload whose lifespan startup fails', { skip: noPython }, () => {
+  test('is abandoned with the app message in the log; the old worker and its WebSockets keep serving', async () => {
+    const dir = tempDir('tsgi-asgi-badreload-');
+    const ini = join(dir.path, 'app.ini');
+    const write = (app: string) =>
+      writeFileSync(
+        ini,
+        `[uwsgi]\nhttp-socket = 127.0.0.1:0\npython-bin = ${SYSTEM_PYTHON}\nchdir = ${ASGI_FIXTURES}\nasgi = ${app}\nprocesses = 1\n`,
+      );
+    write('plain:app');
+    const tsgi = await startTsgi(['--ini', ini]);
+    try {
+      const base = tsgi.url();
+      const ws = await openWs(wsUrl(base, '/ws/pid'));
+      const pid = Number((await nextMessage(ws))[0].toString());
+      write('failstart:app');
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload abandoned/);
+      assert.match(tsgi.output, /the database is not there \(on purpose\)/);
+      ws.send('still here');
+      assert.equal((await nextMessage(ws))[0].toString(), 'still here');
+      assert.equal((await fetchRaw(`${base}/scope`)).status, 200);
+      assert.deepEqual(tsgi.workerPids(), [pid]);
+      ws.close(1000);
+      await closed(ws);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
       dir.cleanup();
     }
   });
