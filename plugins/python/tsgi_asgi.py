@@ -137,47 +137,67 @@ def scope_base(env):
     }, secure
 
 
-class Http(object):
-    """One `http` scope: the request body as it arrives, the response within the stream's window."""
+class Stream(object):
+    """What both scopes on a transport stream share: the ids, the two windows (request bytes the
+    app consumed and not yet credited back; response bytes it may still send), and the futures a
+    waiting `receive` or `send` sleeps on."""
 
-    __slots__ = (
-        "srv",
-        "sid",
-        "chunks",
-        "body_done",
-        "request_sent",
-        "aborted",
-        "rwait",
-        "swait",
-        "window",
-        "consumed",
-        "status",
-        "headers",
-        "started",
-        "head_sent",
-        "complete",
-        "ended",
-        "what",
-    )
+    __slots__ = ("srv", "sid", "what", "rwait", "swait", "window", "consumed", "ended")
 
     def __init__(self, srv, sid, what):
         self.srv = srv
         self.sid = sid
         self.what = what
-        self.chunks = []
-        self.body_done = False
-        self.request_sent = False
-        self.aborted = False
         self.rwait = None
         self.swait = None
         self.window = WINDOW
         self.consumed = 0
+        self.ended = False
+
+    def wake_receive(self):
+        w = self.rwait
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def wake_send(self):
+        w = self.swait
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def took(self, n):
+        """The app consumed `n` bytes from the master: credit them back once half a window."""
+        self.consumed += n
+        if self.consumed >= WINDOW // 2:
+            self.srv.write(_pack_hdr(RCREDIT, self.sid, 4) + U32.pack(self.consumed))
+            self.consumed = 0
+
+
+class Http(Stream):
+    """One `http` scope: the request body as it arrives, the response within the stream's window."""
+
+    __slots__ = (
+        "chunks",
+        "body_done",
+        "request_sent",
+        "aborted",
+        "status",
+        "headers",
+        "started",
+        "head_sent",
+        "complete",
+    )
+
+    def __init__(self, srv, sid, what):
+        Stream.__init__(self, srv, sid, what)
+        self.chunks = []
+        self.body_done = False
+        self.request_sent = False
+        self.aborted = False
         self.status = 0
         self.headers = None
         self.started = False
         self.head_sent = False
         self.complete = False
-        self.ended = False
 
     def feed(self, t, payload):
         if t == DATA:
@@ -194,16 +214,6 @@ class Http(object):
             self.wake_receive()
             self.wake_send()
 
-    def wake_receive(self):
-        w = self.rwait
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def wake_send(self):
-        w = self.swait
-        if w is not None and not w.done():
-            w.set_result(None)
-
     async def receive(self):
         while True:
             if self.aborted or self.complete:
@@ -214,10 +224,8 @@ class Http(object):
                 chunks.clear()
                 more = not self.body_done
                 self.request_sent = not more
-                self.consumed += len(body)
-                if more and self.consumed >= WINDOW // 2:
-                    self.srv.write(_pack_hdr(RCREDIT, self.sid, 4) + U32.pack(self.consumed))
-                    self.consumed = 0
+                if more:
+                    self.took(len(body))
                 return {"type": "http.request", "body": body, "more_body": more}
             if self.body_done and not self.request_sent:
                 self.request_sent = True
@@ -303,49 +311,34 @@ class Http(object):
             self.srv.write(frame(RABORT, self.sid, b"the app returned without completing the response"))
 
 
-class WebSocket(object):
+class WebSocket(Stream):
     """One `websocket` scope: handshake (accept, close = 403, or a denial response), messages both
     ways within the stream's windows, close codes both ways."""
 
     __slots__ = (
-        "srv",
-        "sid",
-        "what",
         "inbox",
         "connect_sent",
         "accepted",
         "denied",
         "closed_by_client",
         "closed_by_app",
-        "rwait",
-        "swait",
-        "window",
-        "consumed",
         "deny_status",
         "deny_headers",
         "deny_head_sent",
-        "ended",
         "raised",
     )
 
     def __init__(self, srv, sid, what):
-        self.srv = srv
-        self.sid = sid
-        self.what = what
+        Stream.__init__(self, srv, sid, what)
         self.inbox = collections.deque()
         self.connect_sent = False
         self.accepted = False
         self.denied = False
         self.closed_by_client = None  # (code, reason) once the client is gone
         self.closed_by_app = None
-        self.rwait = None
-        self.swait = None
-        self.window = WINDOW
-        self.consumed = 0
         self.deny_status = 0
         self.deny_headers = None
         self.deny_head_sent = False
-        self.ended = False
         self.raised = False
 
     def feed(self, t, payload):
@@ -367,16 +360,6 @@ class WebSocket(object):
             self.wake_receive()
             self.wake_send()
 
-    def wake_receive(self):
-        w = self.rwait
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def wake_send(self):
-        w = self.swait
-        if w is not None and not w.done():
-            w.set_result(None)
-
     async def receive(self):
         if not self.connect_sent:
             self.connect_sent = True
@@ -384,11 +367,8 @@ class WebSocket(object):
         while True:
             if self.inbox and self.closed_by_app is None:
                 p = self.inbox.popleft()
-                n = len(p) - 1
-                self.consumed += n
-                if self.consumed >= WINDOW // 2 and self.closed_by_client is None:
-                    self.srv.write(_pack_hdr(RCREDIT, self.sid, 4) + U32.pack(self.consumed))
-                    self.consumed = 0
+                if self.closed_by_client is None:
+                    self.took(len(p) - 1)
                 if p[0] == WS_TEXT:
                     return {"type": "websocket.receive", "text": p[1:].decode("utf-8")}
                 return {"type": "websocket.receive", "bytes": p[1:]}
