@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ASGI_FIXTURES, events, openWs, startAsgi, waitForEvent, wsUrl } from '../../helpers/asgi.js';
+import {
+  ASGI_FIXTURES,
+  closed,
+  events,
+  nextMessage,
+  openWs,
+  startAsgi,
+  waitForEvent,
+  wsUrl,
+} from '../../helpers/asgi.js';
 import {
   FIXTURES,
   fetchRaw,
@@ -262,6 +271,26 @@ describe('ASGI config and WSGI workers', { skip: noPython }, () => {
       assert.equal((await fetchRaw(tsgi.url())).status, 200);
     } finally {
       assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+describe('ASGI with lazy-apps', { skip: noPython }, () => {
+  test('each worker imports the app itself and serves HTTP, WebSockets and the lifespan', async () => {
+    const dir = tempDir('tsgi-asgi-lazy-');
+    const ev = join(dir.path, 'events');
+    const tsgi = await startAsgi('plain:app', ['--lazy-apps', '--processes', '2'], ev);
+    try {
+      assert.equal((await fetchRaw(`${tsgi.url()}/scope`)).status, 200);
+      const ws = await openWs(wsUrl(tsgi.url(), '/ws/echo'));
+      ws.send('lazy');
+      assert.equal((await nextMessage(ws))[0].toString(), 'lazy');
+      ws.close(1000);
+      await closed(ws);
+      for (const pid of tsgi.workerPids()) await waitForEvent(ev, new RegExp(`^startup ${pid}$`));
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+      dir.cleanup();
     }
   });
 });
