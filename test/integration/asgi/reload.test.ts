@@ -106,3 +106,24 @@ describe('a reload whose lifespan startup fails', { skip: noPython }, () => {
     }
   });
 });
+
+describe('an ASGI worker that dies', { skip: noPython }, () => {
+  test('costs its open WebSockets a 1011 close; it is replaced and the next ones are served', async () => {
+    const tsgi = await startAsgi('plain:app', ['--processes', '1']);
+    try {
+      const base = tsgi.url();
+      const ws = await openWs(wsUrl(base, '/ws/pid'));
+      const pid = Number((await nextMessage(ws))[0].toString());
+      const gone = closed(ws);
+      process.kill(pid, 'SIGKILL');
+      assert.equal((await gone)[0], 1011);
+      await waitFor(() => tsgi.workerPids().some((p) => p !== pid), 10_000, 'a new worker');
+      const again = await openWs(wsUrl(base, '/ws/pid'));
+      assert.notEqual(Number((await nextMessage(again))[0].toString()), pid);
+      again.close(1000);
+      await closed(again);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
