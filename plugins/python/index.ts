@@ -49,7 +49,7 @@ export const pythonOptions = {
     help: 'move a mount prefix from PATH_INFO to SCRIPT_NAME (for apps mounted under a prefix)',
   }),
   asgi: option.string({
-    help: 'serve this ASGI 3 app (HTTP, WebSocket, lifespan): `pkg.mod:app`, or `path/app.py:app`; without `:name` the callable is `callable`',
+    help: 'serve this ASGI 3 app (HTTP, WebSocket, lifespan): `pkg.mod:app`, or `path/app.py:app`; without `:name`, the app is named by `callable` (default `application`)',
     origin: 'extension',
   }),
   'asgi-concurrency': option.int({
