@@ -51,6 +51,12 @@ export const httpOptions = {
     default: 60,
     min: 1,
   }),
+  'http-websockets': option.bool({
+    help: 'accepted for compatibility: tsgi always detects WebSocket handshakes (served by an ASGI app, passed through by the router)',
+  }),
+  'http-raw-body': option.bool({
+    help: 'accepted for compatibility: request bodies (and WebSocket traffic) always stream to the app or upstream as they arrive',
+  }),
   'websockets-ping-freq': option.seconds({
     help: 'ping each open WebSocket this often (keeps it alive through proxies, finds dead peers); 0 = never',
     default: 30,
