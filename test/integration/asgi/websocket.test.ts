@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { closed, nextMessage, openWs, startAsgi, waitForEvent, wsUrl } from '../../helpers/asgi.js';
-import { requireTool, runs, SYSTEM_PYTHON, type TsgiProcess, tempDir } from '../../helpers/tsgi.js';
+import {
+  requireTool,
+  runs,
+  SYSTEM_PYTHON,
+  startTsgi,
+  type TsgiProcess,
+  tempDir,
+} from '../../helpers/tsgi.js';
 
 const noPython = requireTool(() => runs(SYSTEM_PYTHON, ['-c', 'import asyncio']), 'python3');
 const noWebsockets = requireTool(
@@ -272,6 +279,36 @@ describe('WebSockets and the internal router', { skip: noPython }, () => {
       await assert.rejects(openWs(wsUrl(base, '/ws/refused')), { status: 403 });
     } finally {
       assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+describe('a tsgi front proxying to a tsgi ASGI app', { skip: noPython }, () => {
+  test('passes WebSockets through (http action) and the app sees the client close', async () => {
+    const dir = tempDir('tsgi-ws-front-');
+    const ev = join(dir.path, 'events');
+    const app = await startAsgi('plain:app', [], ev);
+    const front = await startTsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--need-app=false',
+      '--route',
+      `^/ws/ http:${new URL(app.url()).host}`,
+    ]);
+    try {
+      const ws = await openWs(wsUrl(front.url(), '/ws/echo'), ['chat']);
+      assert.equal(ws.protocol, 'chat');
+      ws.send(Buffer.alloc(300_000, 7));
+      const [data, binary] = await nextMessage(ws);
+      assert.ok(binary);
+      assert.equal(data.length, 300_000);
+      ws.close(4321, 'through the front');
+      assert.equal((await closed(ws))[0], 4321);
+      await waitForEvent(ev, /^ws-disconnect \/ws\/echo 4321 through the front$/);
+    } finally {
+      assert.equal(await front.stop(), 0);
+      assert.equal(await app.stop(), 0);
+      dir.cleanup();
     }
   });
 });
