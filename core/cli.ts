@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { builtinPlugins } from '../plugins/index.js';
+import { clientArgs, runPtyClient } from '../plugins/pty/client.js';
+import { startConsoles } from '../plugins/pty/server.js';
 import {
   ConfigExitRequest,
   formatShowConfig,
@@ -38,6 +40,7 @@ function usage(registry: PluginRegistry): string {
     'Usage: tsgi [options...]        (every option also works as `name = value` in an ini file)',
     '       tsgi --ini app.ini       tsgi app.ini',
     '       tsgi top ADDR            live view of a stats server (instance or emperor)',
+    '       tsgi --pty-connect ADDR  attach this terminal to a console (--pty-uconnect: framed); Ctrl-] detaches',
     '',
     'Examples:',
     '  tsgi --http-socket 127.0.0.1:8080 --wsgi-file app.py --processes 4',
@@ -95,6 +98,11 @@ async function runEmperor(argv: readonly string[]): Promise<void> {
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'top') {
     process.exitCode = await runTop(argv.slice(1));
+    return;
+  }
+  const ptyClient = clientArgs(argv);
+  if (ptyClient) {
+    process.exitCode = await runPtyClient(ptyClient);
     return;
   }
   const registry = new PluginRegistry(builtinPlugins);
@@ -172,6 +180,7 @@ function startServices(master: Master, log: Logger): void {
   instrumentInstance(master, log.sink);
   startMetricsServer(master, log);
   startStatsServer(master, log, version());
+  startConsoles(master, log);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
