@@ -190,8 +190,18 @@ export function startConsoles(master: Master, log: Logger): () => void {
       name: kind.name,
       chmod: 0o600,
       address(config) {
-        const address = config.values(ptyOptions)[kind.option];
-        return address ? { address, origin: config.origin(kind.option) } : null;
+        const o = config.values(ptyOptions);
+        const address = o[kind.option];
+        if (!address) return null;
+        if (parseAddress(address, kind.option, null).kind === 'tcp') {
+          try {
+            consoleToken(o['pty-token-file']!);
+          } catch (err) {
+            log.error(`tsgi: ${kind.name} consoles not started: pty-token-file: ${(err as Error).message}`);
+            return null;
+          }
+        }
+        return { address, origin: config.origin(kind.option) };
       },
       onConnection(sock) {
         const address = opts()?.[kind.option] ?? '';

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './tsgi.js';
 
@@ -15,7 +16,8 @@ export class Terminal {
     rows = 30,
     command = 'sh',
   ) {
-    this.sock = join(dir, 'tmux.sock');
+    // A fresh socket per terminal: a server still shutting down never meets the next one.
+    this.sock = join(mkdtempSync(join(dir, 'tmux-')), 'tmux.sock');
     this.tmux('new-session', '-d', '-s', 'main', '-x', String(cols), '-y', String(rows), command);
   }
 
