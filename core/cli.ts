@@ -165,22 +165,22 @@ export async function main(argv: readonly string[]): Promise<void> {
   channels.lifecycle.subscribe(onLifecycle);
   await master.boot(config);
   channels.lifecycle.unsubscribe(onLifecycle);
-  if (ready) startServices(master, log);
+  if (ready) startServices(master, log, link);
 }
 
 /**
  * Core services that read the running instance: request log, log reopening, metrics (the
- * `prometheus` listener), the stats server. (The emperor link attaches before boot: it must see the
+ * `prometheus` listener), the stats server, the consoles (reported to the emperor). (The emperor link attaches before boot: it must see the
  * first `ready`.)
  */
-function startServices(master: Master, log: Logger): void {
+function startServices(master: Master, log: Logger, link: EmperorLink | null): void {
   if (!master.current) return;
   attachRequestLog(master, log);
   maintainLog(master, log);
   instrumentInstance(master, log.sink);
   startMetricsServer(master, log);
   startStatsServer(master, log, version());
-  startConsoles(master, log);
+  startConsoles(master, log, (consoles) => link?.consoles(consoles));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -108,10 +108,21 @@ function checkToken(sock: Socket, token: string): Promise<Buffer | null> {
  * address. Every connection gets its own pseudo-terminal and program (uWSGI's pty plugin shares one
  * terminal between all clients: a departure). Unix sockets are mode 0600; TCP ones need the token of
  * `pty-token-file` as the first line. At most `pty-max-consoles` sessions run at once; all are closed
- * (process groups killed) when the instance stops. Returns a function that stops everything.
+ * (process groups killed) when the instance stops. `onBound` hears the bound console addresses
+ * whenever they change (`proto` is the listener's kind: `pty`, `pty-u`, `forkptyrouter`,
+ * `forkptyurouter`); the emperor link passes them on. Returns a function that stops everything.
  */
-export function startConsoles(master: Master, log: Logger): () => void {
+export function startConsoles(
+  master: Master,
+  log: Logger,
+  onBound: (consoles: Array<{ proto: string; address: string }>) => void = () => {},
+): () => void {
   const sessions = new Set<ConsoleSession>();
+  const bound = new Map<string, string>();
+  const announce = () =>
+    onBound(
+      KINDS.filter((k) => bound.has(k.name)).map((k) => ({ proto: k.name, address: bound.get(k.name)! })),
+    );
   const opts = (): PtyValues | null => master.current?.config.values(ptyOptions) ?? null;
 
   const open = async (kind: Kind, sock: Socket, tcp: boolean) => {
@@ -208,8 +219,11 @@ export function startConsoles(master: Master, log: Logger): () => void {
         const tcp = address !== '' && parseAddress(address, kind.option, null).kind === 'tcp';
         void open(kind, sock, tcp);
       },
-      boundLine: (info) =>
-        `tsgi: ${kind.name} consoles on ${info.bound}${kind.framed ? ' (uwsgi framing)' : ''}`,
+      boundLine: (info) => {
+        bound.set(kind.name, info.bound);
+        announce();
+        return `tsgi: ${kind.name} consoles on ${info.bound}${kind.framed ? ' (uwsgi framing)' : ''}`;
+      },
     }),
   );
 
@@ -217,7 +231,14 @@ export function startConsoles(master: Master, log: Logger): () => void {
     for (const s of sessions) s.close();
   };
   const onLifecycle = (msg: unknown) => {
-    if ((msg as MasterLifecycleEvent).phase === 'stopping') closeAll();
+    const phase = (msg as MasterLifecycleEvent).phase;
+    if (phase === 'stopping') closeAll();
+    if (phase === 'reloaded') {
+      const o = opts();
+      const before = bound.size;
+      for (const k of KINDS) if (!o?.[k.option]) bound.delete(k.name);
+      if (bound.size !== before) announce();
+    }
   };
   channels.lifecycle.subscribe(onLifecycle);
   return () => {
