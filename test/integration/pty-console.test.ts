@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -407,6 +407,38 @@ describe('forkpty router', () => {
     } finally {
       term.close();
       await t.stop();
+    }
+  });
+});
+
+describe('consoles run as the instance user', () => {
+  test('with uid/gid the socket is owned by that user and the console runs as it', {
+    skip: requireTool(() => process.getuid?.() === 0 && runs('id', ['nobody']), 'root and user nobody'),
+  }, async () => {
+    const dir = tempDir('tsgi-pty-');
+    chmodSync(dir.path, 0o755);
+    const run = join(dir.path, 'run');
+    mkdirSync(run, { mode: 0o777 });
+    chmodSync(run, 0o777);
+    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    const group = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim());
+    const t = await startWithConsoles(
+      dir.path,
+      ['--uid', String(nobody), '--gid', String(group), '--pty-socket', join(run, 'c.sock')],
+      /pty consoles on/,
+    );
+    try {
+      const st = statSync(join(run, 'c.sock'));
+      assert.equal(st.uid, nobody);
+      assert.equal(st.mode & 0o777, 0o600);
+      const c = new RawClient(join(run, 'c.sock'));
+      await c.until(/>>>/, 'the prompt');
+      c.send('import os; print("IDS", os.getuid(), os.getgid(), application.__name__)\n');
+      await c.until(new RegExp(`IDS ${nobody} ${group} application`), 'the console ids');
+      c.sock.destroy();
+    } finally {
+      await t.stop();
+      dir.cleanup();
     }
   });
 });
