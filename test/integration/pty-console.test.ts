@@ -64,6 +64,19 @@ class RawClient {
   }
 }
 
+/**
+ * Type `tsgi --pty-uconnect SOCK` into `term`'s shell, recording the tty settings before and after;
+ * `restored()` compares them once the line printed SAVED.
+ */
+function runClient(term: Terminal, dir: string, sock: string, tag: string): { restored: () => boolean } {
+  const before = join(dir, `stty.${tag}.before`);
+  const afterF = join(dir, `stty.${tag}.after`);
+  term.type(
+    `stty -g > ${before}; ${CLIENT} --pty-uconnect ${sock}; echo "CLIENT-EXIT=$?"; stty -g > ${afterF}; echo SAV""ED`,
+  );
+  return { restored: () => readFileSync(before, 'utf8') === readFileSync(afterF, 'utf8') };
+}
+
 describe('consoles driven under tmux (tsgi --pty-uconnect)', { skip: requireTool(hasTmux, 'tmux') }, () => {
   const dir = tempDir('tsgi-pty-');
   let t: TsgiProcess;
@@ -78,11 +91,7 @@ describe('consoles driven under tmux (tsgi --pty-uconnect)', { skip: requireTool
   test('evaluates on the loaded app, follows resizes, Ctrl-C interrupts, Ctrl-] detaches and leaves no process', async () => {
     const term = new Terminal(dir.path, 100, 30);
     try {
-      const before = join(dir.path, 'stty.before');
-      const afterF = join(dir.path, 'stty.after');
-      term.type(
-        `stty -g > ${before}; ${CLIENT} --pty-uconnect ${join(dir.path, 'u.sock')}; echo "CLIENT-EXIT=$?"; stty -g > ${afterF}; echo SAV""ED`,
-      );
+      const client = runClient(term, dir.path, join(dir.path, 'u.sock'), 'main');
       await term.waitScreen((s) => s.includes('>>>'), 'the console prompt');
       term.type('app_module.COUNT + 1, application.__name__');
       await term.waitScreen((s) => s.includes("(42, 'application')"), 'the app evaluated in the console');
@@ -108,28 +117,48 @@ describe('consoles driven under tmux (tsgi --pty-uconnect)', { skip: requireTool
       term.keys('C-]');
       await term.waitScreen((s) => s.includes('SAVED'), 'the client exiting on the detach key');
       assert.match(term.screen(), /tsgi: detached[\s\S]*CLIENT-EXIT=0/);
-      assert.equal(readFileSync(before, 'utf8'), readFileSync(afterF, 'utf8'), 'terminal settings restored');
+      assert.ok(client.restored(), 'terminal settings restored');
       await waitFor(() => !alive(console_) && !alive(child), 10_000, 'console and its child gone');
     } finally {
       term.close();
     }
   });
 
-  test('a dropped connection restores the terminal', async () => {
+  test('the program ending closes the client and restores the terminal', async () => {
     const term = new Terminal(dir.path, 80, 24);
     try {
-      const before = join(dir.path, 'stty2.before');
-      const afterF = join(dir.path, 'stty2.after');
-      term.type(
-        `stty -g > ${before}; ${CLIENT} --pty-uconnect ${join(dir.path, 'u.sock')}; echo "CLIENT-EXIT=$?"; stty -g > ${afterF}; echo SAV""ED`,
-      );
+      const client = runClient(term, dir.path, join(dir.path, 'u.sock'), 'exit');
       await term.waitScreen((s) => s.includes('>>>'), 'the console prompt');
       term.type('import os; os._exit(0)');
       await term.waitScreen((s) => s.includes('SAVED'), 'the client ending with the console');
-      assert.match(term.screen(), /tsgi: console closed/);
-      assert.equal(readFileSync(before, 'utf8'), readFileSync(afterF, 'utf8'));
+      assert.match(term.screen(), /tsgi: console closed[\s\S]*CLIENT-EXIT=0/);
+      assert.ok(client.restored());
     } finally {
       term.close();
+    }
+  });
+
+  test('a dropped connection (the instance killed) restores the terminal', async () => {
+    const own = tempDir('tsgi-pty-');
+    const killed = await startWithConsoles(
+      own.path,
+      ['--pty-usocket', join(own.path, 'k.sock')],
+      /pty-u consoles on/,
+    );
+    const term = new Terminal(own.path, 80, 24);
+    try {
+      const client = runClient(term, own.path, join(own.path, 'k.sock'), 'drop');
+      await term.waitScreen((s) => s.includes('>>>'), 'the console prompt');
+      const pid = await consolePid(killed, 0);
+      killed.kill();
+      await term.waitScreen((s) => s.includes('SAVED'), 'the client noticing the dropped connection');
+      assert.match(term.screen(), /tsgi: console closed/);
+      assert.ok(client.restored());
+      await waitFor(() => !alive(pid), 10_000, 'the console gone with its instance');
+    } finally {
+      term.close();
+      killed.kill();
+      own.cleanup();
     }
   });
 });
