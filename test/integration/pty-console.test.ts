@@ -16,9 +16,11 @@ import {
   tempDir,
   waitFor,
 } from '../helpers/tsgi.js';
+import { UwsgiProcess } from '../helpers/uwsgi-instance.js';
 
 const hasTmux = () => runs('tmux', ['-V']);
 const hasUwsgiPty = () => runs('uwsgi', ['--plugin', 'pty', '--version']);
+const hasUwsgiForkpty = () => runs('uwsgi', ['--plugin', 'forkptyrouter', '--version']);
 const APP =
   'COUNT = 41\n\ndef application(env, start_response):\n    start_response("200 OK", [])\n    return [b"ok"]\n';
 const CLIENT = `${process.execPath} ${TSGI_BIN}`;
@@ -467,6 +469,34 @@ describe('consoles run as the instance user', () => {
       c.sock.destroy();
     } finally {
       await t.stop();
+      dir.cleanup();
+    }
+  });
+});
+
+describe("tsgi's client against uWSGI's forkpty-urouter (the framing oracle)", {
+  skip: requireTool(hasTmux, 'tmux') || requireTool(hasUwsgiForkpty, 'uwsgi forkptyrouter plugin'),
+}, () => {
+  test('tsgi --pty-uconnect sends the window size uWSGI understands, at start and on resize', async () => {
+    const dir = tempDir('tsgi-pty-');
+    const sock = join(dir.path, 'fu.sock');
+    const u = new UwsgiProcess(['--plugin', 'forkptyrouter', '--master', '--forkpty-urouter', sock]);
+    const term = new Terminal(dir.path, 77, 21);
+    try {
+      await u.waitForLine(/spawned uWSGI forkptyrouter/);
+      const client = runClient(term, dir.path, sock, 'uwsgi');
+      await new Promise((r) => setTimeout(r, 1000));
+      term.type('stty size');
+      await term.waitScreen((s) => s.includes('21 77'), 'the initial size in uWSGI’s pty');
+      term.tmux('resize-window', '-t', 'main', '-x', '99', '-y', '33');
+      await new Promise((r) => setTimeout(r, 300));
+      term.type('stty size; exit');
+      await term.waitScreen((s) => s.includes('33 99') && s.includes('SAVED'), 'the resize, then the end');
+      assert.match(term.screen(), /CLIENT-EXIT=0/);
+      assert.ok(client.restored());
+    } finally {
+      term.close();
+      await u.stop();
       dir.cleanup();
     }
   });
