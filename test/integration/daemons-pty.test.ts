@@ -88,6 +88,26 @@ describe('attach-daemon2, smart-attach-daemon', () => {
     }
   });
 
+  test('reloadsignal reaches a kept daemon on a reload instead of a restart; uid/gid apply', async () => {
+    const asNobody = process.getuid?.() === 0;
+    const ids = asNobody ? ',uid=65534,gid=65534' : '';
+    const t = await startTsgi([
+      ...BASE,
+      '--attach-daemon2',
+      `name=reloader,reloadsignal=HUP${ids},cmd=trap 'echo GOT-HUP' HUP; echo "UID=$(id -u)"; while :; do sleep 0.1; done`,
+    ]);
+    try {
+      const m = await t.waitForLine(/\[reloader\] UID=(\d+)/);
+      if (asNobody) assert.equal(m[1], '65534');
+      t.signal('SIGHUP');
+      await t.waitForLine(/\[reloader\] GOT-HUP/);
+      assert.equal((t.output.match(/spawned daemon/g) ?? []).length, 1, 'kept, not restarted');
+      assert.equal(await t.stop(), 0);
+    } finally {
+      t.kill();
+    }
+  });
+
   test('smart-attach-daemon follows its pidfile, restarts it when that pid dies, and leaves it running at stop', async () => {
     const pidf = join(dir.path, 'smart.pid');
     const t = await startTsgi([...BASE, '--smart-attach-daemon', `${pidf} sleep 300 & echo $! > ${pidf}`]);

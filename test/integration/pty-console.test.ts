@@ -227,7 +227,15 @@ describe('console isolation and safety', () => {
   before(async () => {
     t = await startWithConsoles(
       dir.path,
-      ['--pty-socket', sock(), '--chmod-socket=666', '--pty-max-consoles', '2'],
+      [
+        '--pty-socket',
+        sock(),
+        '--chmod-socket=666',
+        '--pty-max-consoles',
+        '2',
+        '--env',
+        'CONSOLE_MARK=from-env',
+      ],
       /pty consoles on/,
     );
   });
@@ -289,6 +297,9 @@ describe('console isolation and safety', () => {
   test('a client that goes away takes its whole process group with it', async () => {
     const c = new RawClient(sock());
     await c.until(/>>>/, 'the prompt');
+    // Started like a worker: the instance's env and working directory.
+    c.send('import os; print("ENV=%s CWD=%s" % (os.environ.get("CONSOLE_MARK"), os.getcwd()))\n');
+    await c.until(new RegExp(`ENV=from-env CWD=${dir.path}`), 'the env option and chdir in the console');
     c.send('import subprocess; p = subprocess.Popen(["sleep", "300"]); print("CHILD", p.pid)\n');
     const child = Number((await c.until(/CHILD (\d+)/, 'the child pid'))[1]);
     const pid = await consolePid(t, 2);
