@@ -227,9 +227,19 @@ export function startConsoles(
     }),
   );
 
+  // Consoles closed at stop get SIGHUP and a grace period; one still alive when the master exits
+  // (a program ignoring SIGHUP) is killed then, so no console outlives its instance.
+  const ending = new Set<ConsoleSession>();
   const closeAll = () => {
-    for (const s of sessions) s.close();
+    for (const s of sessions) {
+      ending.add(s);
+      s.close();
+    }
   };
+  const onExit = () => {
+    for (const s of [...sessions, ...ending]) s.killNow();
+  };
+  process.once('exit', onExit);
   const onLifecycle = (msg: unknown) => {
     const phase = (msg as MasterLifecycleEvent).phase;
     if (phase === 'stopping') closeAll();
@@ -242,6 +252,7 @@ export function startConsoles(
   };
   channels.lifecycle.subscribe(onLifecycle);
   return () => {
+    process.off('exit', onExit);
     channels.lifecycle.unsubscribe(onLifecycle);
     closeAll();
     for (const stop of stops) stop();

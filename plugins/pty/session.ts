@@ -161,4 +161,11 @@ export class ConsoleSession {
     this.finish('client-gone');
     this.sock.destroy();
   }
+
+  /** SIGKILL the process group now (the master is exiting and cannot wait for the grace period). */
+  killNow(): void {
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {}
+  }
 }

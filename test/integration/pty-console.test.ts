@@ -338,6 +338,30 @@ describe('pty-exec, idle timeout and TCP consoles', () => {
     }
   });
 
+  test('a console that ignores SIGHUP does not outlive its instance', async () => {
+    const t = await startWithConsoles(
+      dir.path,
+      [
+        '--pty-socket',
+        join(dir.path, 'h.sock'),
+        '--pty-exec',
+        "trap '' HUP; echo STUBBORN-$$; exec sleep 300",
+      ],
+      /pty consoles on/,
+    );
+    let pid = 0;
+    try {
+      const c = new RawClient(join(dir.path, 'h.sock'));
+      pid = Number((await c.until(/STUBBORN-(\d+)/, 'the console running'))[1]);
+      assert.ok(alive(pid));
+      assert.equal(await t.stop(), 0);
+      await waitFor(() => !alive(pid), 5000, 'the SIGHUP-proof console killed at exit');
+    } finally {
+      t.kill();
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   test('a TCP console without pty-token-file is a config error; non-loopback needs pty-allow-remote', async () => {
     writeFileSync(join(dir.path, 'app.py'), APP);
     for (const [args, re] of [
