@@ -100,9 +100,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = await runTop(argv.slice(1));
     return;
   }
-  const ptyClient = clientArgs(argv);
-  if (ptyClient) {
-    process.exitCode = await runPtyClient(ptyClient);
+  if (argv.some((a) => /^--pty-u?connect(=|$)/.test(a))) {
+    try {
+      process.exitCode = await runPtyClient(clientArgs(argv)!);
+    } catch (err) {
+      process.stderr.write(`tsgi: ${err instanceof TsgiError ? err.message : (err as Error).message}\n`);
+      process.exitCode = ExitCode.USAGE;
+    }
     return;
   }
   const registry = new PluginRegistry(builtinPlugins);
