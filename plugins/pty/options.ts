@@ -62,13 +62,13 @@ export const ptyOptions = {
     aliases: ['forkpty-router-command', 'forkptyrouter-cmd', 'forkpty-router-cmd'],
   }),
   'forkptyrouter-rows': option.int({
-    help: 'initial window rows of a forkpty router pty',
+    help: 'initial window rows of every console pty (forkpty router and pty-socket; framed clients then send their own)',
     default: 24,
     min: 1,
     max: 65535,
   }),
   'forkptyrouter-cols': option.int({
-    help: 'initial window cols of a forkpty router pty',
+    help: 'initial window cols of every console pty (forkpty router and pty-socket; framed clients then send their own)',
     default: 80,
     min: 1,
     max: 65535,
