@@ -75,6 +75,8 @@ export class Daemons {
   private readonly daemons = new Map<string, Daemon>();
   private synced = false;
   private poller: NodeJS.Timeout | null = null;
+  /** The environment of the latest config (restarts after a reload get the new one). */
+  private env: NodeJS.ProcessEnv = {};
 
   /**
    * @param log the instance log; smart daemons write their output to `logFd` directly (they outlive tsgi)
@@ -127,13 +129,14 @@ export class Daemons {
       else this.start(d, env);
     }
     this.synced = true;
-    this.updatePoller(env);
+    this.env = env;
+    this.updatePoller();
   }
 
   /** Stop every daemon tsgi owns (stopsignal to its process group, SIGKILL after worker-reload-mercy); smart ones keep running. */
   stopAll(): void {
     for (const d of this.daemons.values()) this.stopOne(d, false);
-    this.updatePoller({});
+    this.updatePoller();
   }
 
   /** Daemon processes tsgi still waits for (smart daemons are not waited for). */
@@ -334,10 +337,10 @@ export class Daemons {
     }
   }
 
-  private updatePoller(env: NodeJS.ProcessEnv): void {
+  private updatePoller(): void {
     const any = [...this.daemons.values()].some((d) => d.spec.pidfile && !d.stopping);
     if (any && !this.poller) {
-      this.poller = setInterval(() => this.checkSmart(env), PIDFILE_CHECK_MS);
+      this.poller = setInterval(() => this.checkSmart(this.env), PIDFILE_CHECK_MS);
       this.poller.unref();
     } else if (!any && this.poller) {
       clearInterval(this.poller);
