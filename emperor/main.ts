@@ -23,6 +23,7 @@ function usage(index: OptionIndex): string {
   const lines = [
     "Usage: tsgi-emperor [DIR | 'GLOB' | redis://host:port/db?key=HASH ...] [options...]",
     '       tsgi --emperor DIR [options...]',
+    '       tsgi-emperor console [NAME] [options...]   list vassal consoles, or attach to one',
     '',
     `Runs one tsgi instance (vassal) per .ini file in DIR (default ${DEFAULT_VASSALS}) or per field of a`,
     'Redis hash: a new file starts a vassal, a newer mtime reloads it, removal stops it.',

@@ -37,6 +37,11 @@ export type VassalMessage =
     }
   /** A graceful reload finished; the new generation serves. */
   | { readonly type: 'reloaded'; readonly generation: number; readonly listeners: readonly ListenerAddress[] }
+  /**
+   * The vassal's consoles (pty-socket, pty-usocket, forkpty routers) as bound; `proto` is `pty`
+   * (raw) or `pty-u` (uWSGI framing). Sent whenever the set changes.
+   */
+  | { readonly type: 'consoles'; readonly consoles: readonly ListenerAddress[] }
   /** A reload was abandoned (bad config, app not importable); the old generation still serves. */
   | { readonly type: 'reload-failed'; readonly generation: number; readonly detail: string }
   /** The vassal is stopping (asked to, or on its own). */
@@ -114,6 +119,8 @@ export function parseVassalMessage(raw: unknown): VassalMessage | null {
       return isInt(raw.generation) && isListeners(raw.listeners)
         ? { type: 'reloaded', generation: raw.generation, listeners: raw.listeners }
         : null;
+    case 'consoles':
+      return isListeners(raw.consoles) ? { type: 'consoles', consoles: raw.consoles } : null;
     case 'reload-failed':
       return isInt(raw.generation) && isString(raw.detail)
         ? { type: 'reload-failed', generation: raw.generation, detail: raw.detail }

@@ -63,6 +63,8 @@ export class Vassal {
   ready = false;
   identity: Identity = { uid: null, gid: null };
   listeners: readonly ListenerAddress[] = [];
+  /** Its consoles as it reported them (`tsgi-emperor console NAME` attaches to the first). */
+  consoles: readonly ListenerAddress[] = [];
   /** The vassal's own graceful-stop bound, seconds (from its `loyal` message). */
   mercyS = 0;
   /** Spawns and reloads after the first start (uWSGI's `respawns`). */
@@ -247,6 +249,9 @@ export class Vassal {
         if (this.state === 'spawning') this.state = 'loyal';
         this.events.onLoyal(this);
         if (this.reloadPending && this.state === 'loyal') this.sendReload();
+        break;
+      case 'consoles':
+        this.consoles = msg.consoles;
         break;
       case 'reloaded':
       case 'reload-failed':

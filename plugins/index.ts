@@ -4,6 +4,7 @@ import { routerPlugin } from '../router/index.js';
 import { subscribePlugin } from '../router/subscribe/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
+import { ptyPlugin } from './pty/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
 
@@ -20,4 +21,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   routerPlugin,
   frontPlugin,
   subscribePlugin,
+  ptyPlugin,
 ];

@@ -114,6 +114,11 @@ export class EmperorLink {
     }
   }
 
+  /** Tell the emperor which consoles this vassal serves (`proto` `pty` raw, `pty-u` framed). */
+  consoles(list: readonly ListenerAddress[]): void {
+    this.send({ type: 'consoles', consoles: list });
+  }
+
   private listeners(): ListenerAddress[] {
     return (this.master?.boundListeners() ?? []).map((l) => ({ proto: l.info.proto, address: l.info.bound }));
   }
