@@ -40,7 +40,13 @@ export interface EmperorCounters {
 export type VassalAction = 'reload' | 'chain-reload' | 'stop' | 'start' | 'unblacklist';
 
 /** Every action, for validation of requests. */
-export const VASSAL_ACTIONS: readonly VassalAction[] = ['reload', 'chain-reload', 'stop', 'start', 'unblacklist'];
+export const VASSAL_ACTIONS: readonly VassalAction[] = [
+  'reload',
+  'chain-reload',
+  'stop',
+  'start',
+  'unblacklist',
+];
 
 const ACTION_WORDS: Readonly<Record<VassalAction, string>> = {
   reload: 'a graceful reload',

@@ -58,7 +58,12 @@ export type QueryWhat = 'stats' | 'config';
 /** A vassal's answer to a `query`; `error` instead of data when it could not answer (no config yet). */
 export type QueryAnswer =
   | { readonly type: 'answer'; readonly id: number; readonly what: 'stats'; readonly stats: StatsDoc }
-  | { readonly type: 'answer'; readonly id: number; readonly what: 'config'; readonly entries: readonly ConfigLine[] }
+  | {
+      readonly type: 'answer';
+      readonly id: number;
+      readonly what: 'config';
+      readonly entries: readonly ConfigLine[];
+    }
   | { readonly type: 'answer'; readonly id: number; readonly what: QueryWhat; readonly error: string };
 
 /** One resolved config line (a `ConfigEntry` without its origin). */

@@ -24,7 +24,14 @@ import type { VassalSpec } from './scanner.js';
  * started: tyrant rules, bad identity); `stopped` (stopped by an operator from the dashboard, kept
  * until started again or its config disappears).
  */
-export type VassalState = 'spawning' | 'loyal' | 'reloading' | 'cursed' | 'blacklisted' | 'refused' | 'stopped';
+export type VassalState =
+  | 'spawning'
+  | 'loyal'
+  | 'reloading'
+  | 'cursed'
+  | 'blacklisted'
+  | 'refused'
+  | 'stopped';
 
 /** Every state, for metrics and the status table. */
 export const VASSAL_STATES: readonly VassalState[] = [
@@ -150,7 +157,8 @@ export class Vassal {
       child = spawn(process.execPath, [TSGI_CLI, ...args], {
         cwd: this.spec.cwd,
         env: { ...process.env, [EMPEROR_ENV]: '1' },
-        stdio: typeof output === 'number' ? ['ignore', output, output, 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+        stdio:
+          typeof output === 'number' ? ['ignore', output, output, 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,
         ...(identity.uid !== null ? { uid: identity.uid } : {}),
         ...(identity.gid !== null ? { gid: identity.gid } : {}),
