@@ -40,6 +40,9 @@ const STREAM_PING_MS = 15_000;
 /** How long a page's stats or config query may wait for the vassal, ms. */
 const QUERY_TIMEOUT_MS = 3000;
 
+/** What `GET /api/vassals/NAME/...` serves besides the vassal itself. */
+const PAGES: readonly string[] = ['log', 'config', 'workers'];
+
 /** The origin given to config lines that crossed the vassal channel (their own is not sent). */
 const VASSAL_ORIGIN = { file: null, line: 0, source: 'emperor' } as const;
 
@@ -221,6 +224,8 @@ export class Dashboard {
       allow(req, 'GET');
       return sendJson(res, 200, this.rows());
     }
+    if (sub !== undefined && !PAGES.includes(sub) && !(VASSAL_ACTIONS as readonly string[]).includes(sub))
+      throw new HttpError(404, `no endpoint ${url.pathname}`);
     if (sub !== undefined && (VASSAL_ACTIONS as readonly string[]).includes(sub)) {
       allow(req, 'POST');
       await this.stateChange(req, who);
