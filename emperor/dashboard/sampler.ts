@@ -49,6 +49,9 @@ export class Sampler {
           this.histories.set(v.name, h);
         }
         const s = toSample(m, now, v.pid);
+        // a new process starts its counters at zero: that is the baseline of its first rates
+        if (h.latest()?.pid !== v.pid && v.startedAtS > 0 && v.startedAtS * 1000 < now)
+          h.push({ ...s, t: v.startedAtS * 1000, count: 0, bounds: [], buckets: [], busy: 0, idle: 0 });
         h.push(s);
         fresh.set(v.name, s);
       });
