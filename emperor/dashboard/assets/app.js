@@ -56,6 +56,9 @@ const fmt = {
   ms: (n) => (n === null || n === undefined ? '–' : `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`),
 };
 
+/** Busy/idle workers, or a dash until the process was sampled. */
+const workersText = (r) => (r.pid && r.busy + r.idle > 0 ? `${r.busy}/${r.idle}` : '–');
+
 function stateText(r) {
   if (r.state !== 'blacklisted') return r.state;
   const left = Math.max(0, Math.ceil((r.blacklistLeftMs - (Date.now() - received)) / 1000));
@@ -133,7 +136,7 @@ const COLUMNS = [
   ['state', null],
   ['pid', (r) => fmt.int(r.pid)],
   ['uptimeS', (r) => fmt.dur(r.uptimeS)],
-  ['busy', (r) => (r.pid ? `${r.busy}/${r.idle}` : '–')],
+  ['busy', workersText],
   ['rps', (r) => fmt.rps(r.rps)],
   ['p95Ms', (r) => fmt.ms(r.p95Ms)],
   ['rss', (r) => fmt.bytes(r.rss)],
@@ -159,8 +162,10 @@ function makeRow(r) {
     tr.append(td);
   });
   const td = document.createElement('td');
-  td.className = 'actions';
-  td.append(actionButtons(r));
+  const box = document.createElement('div');
+  box.className = 'actions';
+  box.append(actionButtons(r));
+  td.append(box);
   tr.append(td);
   return tr;
 }
@@ -216,7 +221,7 @@ function renderSummary() {
     ['State', stateText(r)],
     ['PID', fmt.int(r.pid)],
     ['Uptime', fmt.dur(r.uptimeS)],
-    ['Workers busy/idle', r.pid ? `${r.busy}/${r.idle}` : '–'],
+    ['Workers busy/idle', workersText(r)],
     ['Req/s (1 min)', fmt.rps(r.rps)],
     ['p95 (1 min)', fmt.ms(r.p95Ms)],
     ['RSS', fmt.bytes(r.rss)],
