@@ -151,6 +151,8 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
           'new worker pids on the page',
         );
 
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-vassal.png'), fullPage: true });
+
         // stop and start from the page: the vassal gets a new master pid
         const pidBefore = d.emperor.loyal('alpha.ini').pid;
         await page.click('#v-actions button[data-action="stop"]');
