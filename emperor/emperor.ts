@@ -149,6 +149,7 @@ export class Emperor {
 
   private remove(v: Vassal, why: string): void {
     v.successor = null;
+    v.held = false; // its file is gone: once stopped it is forgotten, not kept as `stopped`
     if (!v.proc) {
       this.forget(v, why);
       return;
