@@ -174,7 +174,12 @@ export class EmperorLink {
     const cur = this.master?.current;
     if (!cur) return { type: 'answer', id, what, error: 'not booted yet' };
     if (what === 'config')
-      return { type: 'answer', id, what, entries: cur.config.entries.map((e) => ({ key: e.key, value: e.value })) };
+      return {
+        type: 'answer',
+        id,
+        what,
+        entries: cur.config.entries.map((e) => ({ key: e.key, value: e.value })),
+      };
     const stats = await statsDocument(this.master!, { version: version(), noCores: true });
     return { type: 'answer', id, what, stats: stats as unknown as StatsDoc };
   }
