@@ -136,8 +136,8 @@ async function govern(s: Settings, explicitCurse: boolean, log: Logger): Promise
         unlinkSync(s['emperor-pidfile']);
       } catch {}
     log.info('the emperor is buried');
-    log.sink.close();
-    process.exit(0);
+    // Bounded: a log destination that stopped reading must not keep the emperor alive.
+    void log.sink.end(2000).finally(() => process.exit(0));
   };
   // with the dashboard, vassal output goes through the emperor (kept for the log tail, then logged)
   const tails = s['emperor-dashboard'] ? new LogTails(TAIL_LINES) : null;
