@@ -13,6 +13,9 @@ const ARTIFACTS = process.env.TSGI_TEST_ARTIFACTS ?? join(ROOT, '.tmp', 'artifac
 /** First-load budget of the page (HTML, CSS, JS, icon), bytes, uncompressed. */
 const PAGE_BUDGET = 40 * 1024;
 
+/** The demo vassals of `vassals/` (their apps; listeners on free ports, no subscription). */
+const DEMOS = ['hello', 'notes', 'sysinfo'];
+
 const skip = requireTool(() => existsSync(CHROMIUM), 'chromium (/usr/bin/chromium)');
 
 async function launch(): Promise<Browser> {
@@ -30,11 +33,13 @@ const cell = (page: Page, name: string, col: string) =>
 test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout: 180_000 }, async () => {
   await withDashboard(
     (dir) => {
-      for (const n of ['alpha', 'beta', 'gamma']) demoVassal(dir, `${n}.ini`);
+      // the repo's demo apps, on ports of their own
+      for (const n of DEMOS)
+        demoVassal(dir, `${n}.ini`, { 'wsgi-file': join(ROOT, 'vassals', 'apps', `${n}.py`) });
     },
     [],
     async (d) => {
-      for (const n of ['alpha', 'beta', 'gamma']) await d.emperor.waitLoyal(`${n}.ini`);
+      for (const n of DEMOS) await d.emperor.waitLoyal(`${n}.ini`);
       const browser = await launch();
       try {
         const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -68,8 +73,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         assert.equal(session.sameSite, 'Strict');
 
         // three demo vassals, loyal
-        for (const n of ['alpha', 'beta', 'gamma'])
-          await cell(page, `${n}.ini`, 'state').filter({ hasText: 'loyal' }).waitFor();
+        for (const n of DEMOS) await cell(page, `${n}.ini`, 'state').filter({ hasText: 'loyal' }).waitFor();
         assert.equal(await page.locator('#vassals tbody tr').count(), 3);
         await page.waitForSelector('#conn.live');
         assert.ok(bytes > 0 && bytes <= PAGE_BUDGET, `first load ${bytes} bytes (budget ${PAGE_BUDGET})`);
@@ -78,13 +82,23 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
 
         // a touched vassal file arrives live (no page reload)
         await page.evaluate('window.marker = 42');
+        // record every text the state cell of notes.ini shows (the same cell, updated in place)
+        await page.evaluate(`(() => {
+          const td = document.querySelector('#vassals tr[data-vassal="notes.ini"] td[data-col="state"]');
+          window.seen = [td.textContent];
+          new MutationObserver(() => window.seen.push(td.textContent)).observe(td, { childList: true, characterData: true, subtree: true });
+        })()`);
         const t = new Date(Date.now() + 5000);
-        utimesSync(join(d.dir, 'beta.ini'), t, t);
-        await cell(page, 'beta.ini', 'respawns').filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });
-        assert.equal(await page.evaluate('window.marker'), 42);
+        utimesSync(join(d.dir, 'notes.ini'), t, t);
+        await cell(page, 'notes.ini', 'respawns').filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });
+        assert.equal(await page.evaluate('window.marker'), 42, 'no page reload');
+        await cell(page, 'notes.ini', 'state').filter({ hasText: 'loyal' }).waitFor();
+        const seen = (await page.evaluate('window.seen')) as string[];
+        assert.equal(seen[0], 'loyal');
+        assert.ok(seen.includes('reloading'), `the state cell went through reloading: ${seen.join(', ')}`);
 
         // filter and sort
-        await page.fill('#filter', 'gam');
+        await page.fill('#filter', 'sys');
         await waitFor(
           async () => (await page.locator('#vassals tbody tr').count()) === 1,
           5000,
@@ -94,12 +108,12 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         await page.click('#vassals th[data-key="name"] button');
         assert.equal(
           await page.locator('#vassals tbody tr').first().getAttribute('data-vassal'),
-          'gamma.ini',
+          'sysinfo.ini',
         );
 
         // refused without the CSRF value (same cookie), and without the token (no cookie)
         const noCsrf = await page.evaluate(async () => {
-          const r = await fetch('/api/vassals/alpha.ini/reload', { method: 'POST' });
+          const r = await fetch('/api/vassals/hello.ini/reload', { method: 'POST' });
           return r.status;
         });
         assert.equal(noCsrf, 403);
@@ -107,7 +121,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         const anonPage = await anon.newPage();
         await anonPage.goto(`${d.base}/login`);
         const noToken = await anonPage.evaluate(async () => {
-          const r = await fetch('/api/vassals/alpha.ini/reload', { method: 'POST' });
+          const r = await fetch('/api/vassals/hello.ini/reload', { method: 'POST' });
           return r.status;
         });
         assert.equal(noToken, 401);
@@ -115,7 +129,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         assert.equal(d.emperor.count(/asked for/), 0, 'nothing was done for the refused requests');
 
         // the vassal page: config without secrets, workers, log tail; reload from the page
-        await page.click('#vassals a[href="#/vassal/alpha.ini"]');
+        await page.click('#vassals a[href="#/vassal/hello.ini"]');
         await page.waitForSelector('#vassal:not([hidden])');
         await page.locator('#config').filter({ hasText: 'processes = 2' }).waitFor();
         const config = await page.locator('#config').textContent();
@@ -136,7 +150,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         await page.waitForSelector('#confirm[open]');
         await page.click('#confirm-ok');
         await d.emperor.waitForLine(
-          /browser-op \(session \S+ from 127\.0\.0\.1\) asked for a graceful reload of vassal alpha\.ini/,
+          /browser-op \(session \S+ from 127\.0\.0\.1\) asked for a graceful reload of vassal hello\.ini/,
         );
         await page
           .locator('#log')
@@ -154,7 +168,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         await page.screenshot({ path: join(ARTIFACTS, 'dashboard-vassal.png'), fullPage: true });
 
         // stop and start from the page: the vassal gets a new master pid
-        const pidBefore = d.emperor.loyal('alpha.ini').pid;
+        const pidBefore = d.emperor.loyal('hello.ini').pid;
         await page.click('#v-actions button[data-action="stop"]');
         await page.click('#confirm-ok');
         await page.locator('#v-summary dd.state-stopped').waitFor({ timeout: 30_000 });
@@ -163,7 +177,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         await page.locator('#v-summary dd.state-loyal').waitFor({ timeout: 30_000 });
         const pidAfter = Number(await page.locator('#v-summary').getAttribute('data-pid'));
         assert.ok(pidAfter > 0 && pidAfter !== pidBefore, `new pid ${pidAfter} (was ${pidBefore})`);
-        assert.equal(pidAfter, d.emperor.loyal('alpha.ini').pid);
+        assert.equal(pidAfter, d.emperor.loyal('hello.ini').pid);
 
         // cancel asks and does nothing
         const asked = d.emperor.count(/asked for/);
@@ -174,7 +188,7 @@ test('emperor dashboard in a real browser: log in, watch, act', { skip, timeout:
         // phone width: no sideways scrolling of the page; dark mode is dark
         await page.setViewportSize({ width: 375, height: 700 });
         await page.goto(`${d.base}/#/`);
-        await cell(page, 'alpha.ini', 'state').waitFor();
+        await cell(page, 'hello.ini', 'state').waitFor();
         const overflow = (await page.evaluate(
           'document.documentElement.scrollWidth - window.innerWidth',
         )) as number;
