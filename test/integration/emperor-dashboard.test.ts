@@ -263,11 +263,17 @@ describe('emperor dashboard: HTTP API', () => {
   test('server-sent events: a touched vassal file arrives as a state change', async () => {
     await withDashboard(
       (dir) => demoVassal(dir, 'a.ini'),
-      ['--emperor-dashboard-token', 'fixed-token-1'],
+      ['--emperor-dashboard-token', 'fixed-token-1', '--emperor-dashboard-secrets'],
       async (d) => {
         assert.equal(d.token, 'fixed-token-1');
         assert.doesNotMatch(d.emperor.output, /fixed-token-1/, 'a token given by option is not logged');
         await d.emperor.waitLoyal('a.ini');
+        const shown = JSON.parse((await d.call('/api/vassals/a.ini/config')).text) as {
+          text: string;
+          secretsShown: boolean;
+        };
+        assert.ok(shown.secretsShown);
+        assert.match(shown.text, /^env = DB_PASSWORD=hunter2$/m, 'emperor-dashboard-secrets shows them');
         const headers = { authorization: `Bearer ${d.token}` };
         const first = await readEvents(`${d.base}/api/events`, headers, (n) => n === 'rows');
         assert.equal((first[0]!.data as Row[])[0]!.state, 'loyal');
@@ -298,7 +304,7 @@ describe('emperor dashboard: HTTP API', () => {
     await withDashboard(
       (dir) =>
         demoVassal(dir, 'bad.ini', { 'wsgi-file': join(FIXTURES, 'apps', 'broken.py'), 'need-app': 'true' }),
-      ['--emperor-throttle', '60000', '--emperor-dashboard-secrets'],
+      ['--emperor-throttle', '60000'],
       async (d) => {
         await d.emperor.waitForLine(/vassal bad\.ini exited before becoming loyal.*blacklisted/);
         const row = (
