@@ -141,7 +141,8 @@ export class Vassal {
 
   /**
    * Start the vassal's `tsgi` process in its own process group (so a curse can kill its whole tree),
-   * with the IPC channel on fd 3 and its output on the emperor's log fd.
+   * with the IPC channel on fd 3 and its output on the emperor's log fd (a number) or piped to
+   * `output` (a function: the dashboard's log tail).
    */
   spawn(args: readonly string[], identity: Identity, output: VassalOutput): void {
     this.identity = identity;

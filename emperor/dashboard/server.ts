@@ -35,6 +35,8 @@ export const TAIL_LINES = 500;
 export const MAX_BODY = 4096;
 /** Most event streams open at once; more get 503. */
 const MAX_STREAMS = 64;
+/** Bytes an event stream may have queued unread before it is closed. */
+const MAX_STREAM_BACKLOG = 1 << 20;
 /** Keep-alive comment on idle event streams, ms. */
 const STREAM_PING_MS = 15_000;
 /** How long a page's stats or config query may wait for the vassal, ms. */
@@ -122,7 +124,7 @@ export class Dashboard {
     diagnostics_channel.subscribe(emperorChannels.vassal.name, this.onVassal);
     this.sampler.start();
     this.pingTimer = setInterval(() => {
-      for (const st of this.streams) st.res.write(': ping\n\n');
+      for (const st of this.streams) write(st, ': ping\n\n');
     }, STREAM_PING_MS);
     this.pingTimer.unref();
     void this.sampler.round();
@@ -348,7 +350,7 @@ export class Dashboard {
     const st: Stream = { res, vassal };
     this.streams.add(st);
     res.on('close', () => this.streams.delete(st));
-    event(res, 'rows', this.rows());
+    write(st, frame('rows', this.rows()));
   }
 
   /** Push the rows to every stream shortly (changes in a burst are sent once). */
@@ -362,8 +364,8 @@ export class Dashboard {
 
   private pushRows(): void {
     if (this.streams.size === 0) return;
-    const data = `event: rows\ndata: ${JSON.stringify(this.rows())}\n\n`;
-    for (const st of this.streams) st.res.write(data);
+    const data = frame('rows', this.rows());
+    for (const st of this.streams) write(st, data);
   }
 
   private afterRound(fresh: ReadonlyMap<string, Sample>): void {
@@ -373,17 +375,24 @@ export class Dashboard {
       if (!st.vassal || !fresh.has(st.vassal)) continue;
       const pts = this.sampler.histories.get(st.vassal)?.points();
       const last = pts?.[pts.length - 1];
-      if (last) event(st.res, 'point', last);
+      if (last) write(st, frame('point', last));
     }
   }
 
   private sendLine(vassal: string, line: TailLine): void {
-    for (const st of this.streams) if (st.vassal === vassal) event(st.res, 'log', line);
+    for (const st of this.streams) if (st.vassal === vassal) write(st, frame('log', line));
   }
 }
 
-function event(res: ServerResponse, name: string, data: unknown): void {
-  res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+/** One server-sent event (the HTML standard's `text/event-stream`): `event:` and one `data:` line. */
+function frame(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Write to a stream, or close it when its client stopped reading (it reconnects and starts over). */
+function write(st: Stream, data: string): void {
+  if (st.res.writableLength > MAX_STREAM_BACKLOG) st.res.destroy();
+  else st.res.write(data);
 }
 
 function sendJson(

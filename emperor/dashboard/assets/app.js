@@ -256,14 +256,15 @@ function chart(id, key, fmtValue) {
   const svg = $(`#c-${id}`);
   const pts = points.filter((p) => p[key] !== null);
   const last = pts[pts.length - 1];
-  setText(document.querySelector(`[data-last="${key}"]`), last ? `· ${fmtValue(last[key])}` : '');
+  const max = Math.max(...pts.map((p) => p[key]), 1e-9);
+  const caption = last ? `· now ${fmtValue(last[key])} · max ${fmtValue(pts.length ? max : 0)}` : '';
+  setText(document.querySelector(`[data-last="${key}"]`), caption);
   if (pts.length < 2) {
     svg.textContent = '';
     return;
   }
   const t0 = pts[0].t;
   const span = Math.max(1, pts[pts.length - 1].t - t0);
-  const max = Math.max(...pts.map((p) => p[key]), 1e-9);
   const coords = pts.map(
     (p) => `${(((p.t - t0) / span) * 300).toFixed(1)},${(78 - (p[key] / max) * 74).toFixed(1)}`,
   );
