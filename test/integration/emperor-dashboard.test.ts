@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { utimesSync } from 'node:fs';
-import { request } from 'node:http';
+import { type ClientRequest, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { demoVassal, withDashboard } from '../helpers/dashboard.js';
@@ -58,6 +58,18 @@ function readEvents(
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no matching event within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** The status of an event stream's response; the stream is closed at once. */
+function streamStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const r = request(url, { headers, agent: false }, (res) => {
+      resolve(res.statusCode ?? 0);
+      r.destroy();
+    });
+    r.on('error', reject);
+    r.end();
   });
 }
 
@@ -296,6 +308,32 @@ describe('emperor dashboard: HTTP API', () => {
         assert.ok((await logs).some((e) => e.name === 'log'));
         const unauth = await fetchRaw(`${d.base}/api/events`);
         assert.equal(unauth.status, 401);
+
+        // a bounded number of open streams: past it, 503 (and the others keep going)
+        const open: ClientRequest[] = [];
+        try {
+          for (let i = 0; i < 64; i++)
+            open.push(
+              await new Promise<ClientRequest>((resolve, reject) => {
+                const r = request(`${d.base}/api/events`, { headers, agent: false }, (res) => {
+                  assert.equal(res.statusCode, 200);
+                  res.resume();
+                  resolve(r);
+                });
+                r.on('error', reject);
+                r.end();
+              }),
+            );
+          assert.equal((await d.call('/api/events')).status, 503);
+          assert.equal((await d.call('/api/vassals')).status, 200);
+        } finally {
+          for (const r of open) r.destroy();
+        }
+        await waitFor(
+          async () => (await streamStatus(`${d.base}/api/events`, headers)) === 200,
+          5000,
+          'streams freed',
+        );
       },
     );
   });
