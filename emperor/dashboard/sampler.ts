@@ -26,11 +26,6 @@ export class Sampler {
     this.timer.unref();
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
   /** One sampling round (skipped while the previous one is still waiting for answers). */
   async round(): Promise<void> {
     if (this.running) return;

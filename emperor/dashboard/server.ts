@@ -23,16 +23,17 @@ export interface DashboardSettings {
   readonly token: string;
   /** Show env values and passwords in vassal configs. */
   readonly showSecrets: boolean;
-  /** Sampling period of the charts and rates, ms (default 5000). */
-  readonly sampleMs?: number;
 }
+
+/** Sampling period of the charts and rates, ms. */
+const SAMPLE_MS = 5000;
 
 /** How long the charts reach back, ms (an hour). */
 const HISTORY_MS = 3600_000;
 /** Lines of each vassal's output kept for the log tail. */
 export const TAIL_LINES = 500;
 /** Largest request body accepted (login form, action), bytes; more is 413. */
-export const MAX_BODY = 4096;
+const MAX_BODY = 4096;
 /** Most event streams open at once; more get 503. */
 const MAX_STREAMS = 64;
 /** Bytes an event stream may have queued unread before it is closed. */
@@ -93,10 +94,7 @@ export class Dashboard {
   private readonly streams = new Set<Stream>();
   private readonly assets = new Map<string, Buffer>();
   private rowsTimer: NodeJS.Timeout | null = null;
-  private pingTimer: NodeJS.Timeout | null = null;
   private listener: Listener | null = null;
-  private readonly onVassal = () => this.rowsSoon();
-  private readonly stopTail: () => void;
 
   constructor(
     private readonly emperor: Emperor,
@@ -106,8 +104,8 @@ export class Dashboard {
     readonly tails: LogTails,
   ) {
     this.auth = new Auth(s.token);
-    this.sampler = new Sampler(emperor, s.sampleMs ?? 5000, HISTORY_MS, (fresh) => this.afterRound(fresh));
-    this.stopTail = this.tails.subscribe((vassal, line) => this.sendLine(vassal, line));
+    this.sampler = new Sampler(emperor, SAMPLE_MS, HISTORY_MS, (fresh) => this.afterRound(fresh));
+    this.tails.subscribe((vassal, line) => this.sendLine(vassal, line));
     for (const f of ['index.html', 'login.html', 'app.js', 'app.css', 'icon.svg'])
       this.assets.set(f, readFileSync(join(ASSETS, f)));
   }
@@ -121,25 +119,14 @@ export class Dashboard {
     http.requestTimeout = 30_000;
     l.server.on('connection', (sock) => http.emit('connection', sock));
     this.listener = l;
-    diagnostics_channel.subscribe(emperorChannels.vassal.name, this.onVassal);
+    diagnostics_channel.subscribe(emperorChannels.vassal.name, () => this.rowsSoon());
     this.sampler.start();
-    this.pingTimer = setInterval(() => {
+    const ping = setInterval(() => {
       for (const st of this.streams) write(st, ': ping\n\n');
     }, STREAM_PING_MS);
-    this.pingTimer.unref();
+    ping.unref();
     void this.sampler.round();
     return l;
-  }
-
-  /** Stop sampling and close every event stream (the listener is closed by its owner). */
-  stop(): void {
-    this.sampler.stop();
-    this.stopTail();
-    diagnostics_channel.unsubscribe(emperorChannels.vassal.name, this.onVassal);
-    if (this.rowsTimer) clearTimeout(this.rowsTimer);
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    for (const st of this.streams) st.res.end();
-    this.streams.clear();
   }
 
   /** The address bound (`host:port` or a socket path). */
@@ -243,7 +230,7 @@ export class Dashboard {
         return sendJson(res, 200, {
           row: this.rows().find((r) => r.name === name),
           points: this.sampler.histories.get(name)?.points() ?? [],
-          sampleMs: this.s.sampleMs ?? 5000,
+          sampleMs: SAMPLE_MS,
         });
       case 'log': {
         const after = Number(url.searchParams.get('after') ?? 0);
