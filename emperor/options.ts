@@ -65,7 +65,7 @@ export const emperorOptions = {
     origin: 'extension',
   }),
   'emperor-dashboard-token': option.string({
-    help: 'the token that opens the dashboard (bearer header or login form); default: a random one, generated at start and written to the emperor’s log',
+    help: 'the token that opens the dashboard (bearer header or login form); default: a random one, generated at start and written to the emperor’s log. Set it in an ini file: the command line is visible to every user in ps',
     origin: 'extension',
   }),
   'emperor-dashboard-secrets': option.bool({
