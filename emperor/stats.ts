@@ -72,8 +72,8 @@ export function emperorStats(
   };
 }
 
-/** Bind one of the emperor's own listeners (stale unix sockets handled as for any tsgi listener). */
-function bindService(proto: string, address: string): Promise<Listener> {
+/** Bind one of the emperor’s own listeners (stale unix sockets handled as for any tsgi listener). */
+export function bindService(proto: string, address: string): Promise<Listener> {
   return bindListener({ proto, address, origin: null }, `${proto} ${address}`, {
     backlog: 64,
     chmod: null,
