@@ -1,6 +1,7 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
+import { nodePlugin } from './node/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
 
@@ -14,4 +15,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   uwsgiPlugin,
   fastcgiPlugin,
   pythonPlugin,
+  nodePlugin,
 ];

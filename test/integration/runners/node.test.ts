@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { describe, test } from 'node:test';
+import { readStats } from '../../helpers/stats.js';
+import {
+  alive,
+  FIXTURES,
+  fetchRaw,
+  startTsgi,
+  TsgiProcess as Tsgi,
+  type TsgiProcess,
+  waitFor,
+} from '../../helpers/tsgi.js';
+
+const NODE = `${FIXTURES}/node`;
+const EXPRESS = `${NODE}/express-app.cjs`;
+
+function start(app: string, extra: string[] = []): Promise<TsgiProcess> {
+  return startTsgi(['--http-socket', '127.0.0.1:0', '--node-app', app, ...extra]);
+}
+
+/** Resolves with the time each body chunk arrived, ms since the request started, and the text. */
+function timedChunks(url: string): Promise<{ at: number[]; text: string; status: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    request(url, (res) => {
+      const at: number[] = [];
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        at.push(Date.now() - t0);
+        text += d;
+      });
+      res.on('end', () => resolve({ at, text, status: res.statusCode! }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('node runner: a real Express app', () => {
+  test('routing, params and query, JSON body, error handler, cookies, proxy headers', async () => {
+    const tsgi = await start(EXPRESS, ['--processes', '2']);
+    try {
+      const base = tsgi.url();
+      const home = await fetchRaw(`${base}/`);
+      assert.equal(home.status, 200);
+      assert.match(home.text, /^hello from express, pid \d+$/);
+      assert.equal(home.headers['x-powered-by'], 'Express');
+
+      const user = await fetchRaw(`${base}/users/42?tab=a&tab=b`, {
+        headers: { 'X-Forwarded-For': '203.0.113.9' },
+      });
+      assert.equal(user.status, 200);
+      assert.deepEqual(JSON.parse(user.text), {
+        id: '42',
+        q: { tab: ['a', 'b'] },
+        proto: 'http',
+        host: '127.0.0.1',
+      });
+
+      const echo = await fetchRaw(`${base}/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'tsgi', n: [1, 2, 3], nested: { ok: true } }),
+      });
+      assert.equal(echo.status, 201);
+      assert.deepEqual(JSON.parse(echo.text), {
+        got: { name: 'tsgi', n: [1, 2, 3], nested: { ok: true } },
+        type: 'application/json',
+        length: '48',
+      });
+
+      const boom = await fetchRaw(`${base}/boom`);
+      assert.equal(boom.status, 500);
+      assert.deepEqual(JSON.parse(boom.text), {
+        error: 'boom in a route',
+        handledBy: 'express error handler',
+      });
+
+      const missing = await fetchRaw(`${base}/nope`);
+      assert.equal(missing.status, 404);
+      assert.match(missing.text, /Cannot GET \/nope/);
+
+      const cookie = await fetchRaw(`${base}/cookie`);
+      assert.deepEqual(cookie.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+      // hop-by-hop headers of the master↔worker connection do not leak to the client
+      assert.equal(cookie.headers['keep-alive'], undefined);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('streaming both ways: chunks arrive as written, 8 MiB down, a chunked upload counted', async () => {
+    const tsgi = await start(EXPRESS);
+    try {
+      const base = tsgi.url();
+      const s = await timedChunks(`${base}/stream?n=20`);
+      assert.equal(s.status, 200);
+      assert.equal(s.text, `${[...Array(20).keys()].map((i) => `chunk ${i}\n`).join('')}done\n`);
+      assert.ok(s.at.length > 1, 'the body came in more than one piece');
+
+      const big = await fetchRaw(`${base}/big?mb=8`);
+      assert.equal(big.status, 200);
+      assert.equal(big.body.length, 8 * 1024 * 1024);
+
+      async function* upload() {
+        for (let i = 0; i < 64; i++) yield Buffer.alloc(32 * 1024, i);
+      }
+      const up = await fetchRaw(`${base}/count`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+        body: upload(),
+      });
+      assert.equal(up.status, 200);
+      assert.deepEqual(JSON.parse(up.text), { bytes: 64 * 32 * 1024 });
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('a crash costs its request a 502; the worker is respawned and serves again', async () => {
+    const tsgi = await start(EXPRESS);
+    try {
+      const base = tsgi.url();
+      const before = Number((await fetchRaw(`${base}/pid`)).text);
+      const r = await fetchRaw(`${base}/crash`);
+      assert.equal(r.status, 502);
+      await tsgi.waitForLine(/Error: uncaught: the worker dies/);
+      await tsgi.waitForLine(new RegExp(`worker 1 \\(pid ${before}\\) died \\(exit code 1\\)`));
+      await waitFor(
+        async () => (await fetchRaw(`${base}/pid`).catch(() => ({ status: 0 }))).status === 200,
+        10_000,
+        'the respawned worker',
+      );
+      const after = Number((await fetchRaw(`${base}/pid`)).text);
+      assert.notEqual(after, before);
+      assert.ok(!alive(before));
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+describe('node runner: app shapes', () => {
+  test('an unmodified ESM script that calls listen(3000) itself is captured', async () => {
+    const tsgi = await start(`${NODE}/listen-app.mjs`);
+    try {
+      const r = await fetchRaw(`${tsgi.url()}/x/y?z=1`);
+      assert.equal(r.status, 200);
+      const j = JSON.parse(r.text);
+      assert.deepEqual(j, {
+        listened: true,
+        url: '/x/y?z=1',
+        method: 'GET',
+        forwardedFor: '127.0.0.1',
+        argv1: `${NODE}/listen-app.mjs`,
+        esm: true,
+      });
+      const post = await fetchRaw(`${tsgi.url()}/post`, { method: 'POST', body: 'x'.repeat(1000) });
+      assert.equal(post.text, 'posted 1000 bytes');
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('a CommonJS request listener and a Koa-style callback() export', async () => {
+    const plain = await start(`${NODE}/plain-handler.cjs`);
+    try {
+      assert.equal((await fetchRaw(`${plain.url()}/a?b`)).text, 'plain GET /a?b cjs=true');
+    } finally {
+      assert.equal(await plain.stop(), 0);
+    }
+    const koa = await start(`${NODE}/koa-style.mjs`);
+    try {
+      assert.equal((await fetchRaw(`${koa.url()}/`)).text, 'served through callback()');
+    } finally {
+      assert.equal(await koa.stop(), 0);
+    }
+  });
+
+  test('a TypeScript app through node-loader', async () => {
+    const tsgi = await start(`${NODE}/ts-app.ts`, ['--node-loader', `${NODE}/ts-loader.mjs`]);
+    try {
+      assert.deepEqual(JSON.parse((await fetchRaw(`${tsgi.url()}/fr`)).text), {
+        text: 'bonjour',
+        lang: 'fr',
+        typescript: true,
+      });
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('an app that cannot load, or serves nothing: a clear error and exit 1, no respawn loop', async () => {
+    const broken = new Tsgi(['--http-socket', '127.0.0.1:0', '--node-app', `${NODE}/broken.mjs`]);
+    assert.equal(await broken.wait(15_000), 1);
+    assert.match(broken.output, /cannot load .*broken\.mjs:\nError \[ERR_MODULE_NOT_FOUND\]/);
+    assert.match(broken.output, /the app could not be loaded/);
+    assert.equal((broken.output.match(/spawned worker 1/g) ?? []).length, 1);
+
+    const nothing = new Tsgi(['--http-socket', '127.0.0.1:0', '--node-app', `${NODE}/no-listener.cjs`]);
+    assert.equal(await nothing.wait(15_000), 1);
+    assert.match(
+      nothing.output,
+      /no-listener\.cjs neither exports a request listener nor called listen\(\) on an http\.Server/,
+    );
+  });
+});
+
+describe('node runner: supervised like every worker', () => {
+  test('harakiri: a blocked event loop gets 504 and the worker is killed and replaced', async () => {
+    const tsgi = await start(EXPRESS, ['--harakiri', '1', '--stats', '127.0.0.1:0']);
+    try {
+      const base = tsgi.url();
+      const before = Number((await fetchRaw(`${base}/pid`)).text);
+      const r = await fetchRaw(`${base}/spin?ms=60000`);
+      assert.equal(r.status, 504);
+      await tsgi.waitForLine(new RegExp(`HARAKIRI ON WORKER 1 \\(pid: ${before}, try: 1\\)`));
+      await tsgi.waitForLine(/worker 1 \(pid \d+\) exited \(harakiri, killed by SIGKILL\)/);
+      await waitFor(() => !alive(before), 5000, 'the stuck worker to die');
+      const after = await fetchRaw(`${base}/pid`);
+      assert.equal(after.status, 200);
+      assert.notEqual(Number(after.text), before);
+      const stats = await readStats(tsgi);
+      assert.equal(stats.workers.find((w) => w.id === 1)?.harakiri_count, 1);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('max-requests recycles a Node worker without failing a request', async () => {
+    const tsgi = await start(EXPRESS, ['--max-requests', '3', '--min-worker-lifetime', '0']);
+    try {
+      const base = tsgi.url();
+      const first = Number((await fetchRaw(`${base}/pid`)).text);
+      for (let i = 0; i < 2; i++) assert.equal((await fetchRaw(`${base}/pid`)).status, 200);
+      await tsgi.waitForLine(/recycling worker 1 \(pid \d+\): max-requests reached \(3 >= 3\)/);
+      // the old worker serves until its successor is ready, then finishes and exits
+      await tsgi.waitForLine(/worker 1 \(pid \d+\) exited \(max-requests, exit code 0\)/);
+      const next = await fetchRaw(`${base}/pid`);
+      assert.equal(next.status, 200);
+      assert.notEqual(Number(next.text), first);
+      assert.ok(!alive(first));
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('SIGHUP: in-flight requests finish on the old workers, new workers take over', async () => {
+    const tsgi = await start(EXPRESS, ['--processes', '2']);
+    try {
+      const base = tsgi.url();
+      const old = new Set(tsgi.workerPids());
+      const slow = [fetchRaw(`${base}/sleep?ms=1500`), fetchRaw(`${base}/sleep?ms=1500`)];
+      await new Promise((r) => setTimeout(r, 200));
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload done/);
+      for (const r of await Promise.all(slow)) {
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'slept');
+      }
+      const now = Number((await fetchRaw(`${base}/pid`)).text);
+      assert.ok(!old.has(now), 'a new worker answers after the reload');
+      await waitFor(() => [...old].every((p) => !alive(p)), 10_000, 'old workers to exit');
+      assert.match(tsgi.output, /exited \(reload, exit code 0\)/);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('the client leaving mid-response frees the slot; the worker keeps serving', async () => {
+    const tsgi = await start(EXPRESS, ['--node-concurrency', '1']);
+    try {
+      const base = tsgi.url();
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${base}/big?mb=64`, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (err) => (req.destroyed ? resolve() : reject(err)));
+        req.end();
+      });
+      // with one slot, the next request is served only if the abandoned one let go of it
+      const r = await fetchRaw(`${base}/`, { timeoutMs: 5000 });
+      assert.equal(r.status, 200);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
