@@ -2,6 +2,7 @@ import type { PluginDescriptor } from '../core/plugin/types.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
 import { nodePlugin } from './node/index.js';
+import { psgiPlugin } from './psgi/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
 
@@ -16,4 +17,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   fastcgiPlugin,
   pythonPlugin,
   nodePlugin,
+  psgiPlugin,
 ];
