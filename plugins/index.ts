@@ -1,4 +1,5 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
+import { cgiPlugin } from './cgi/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
 import { nodePlugin } from './node/index.js';
@@ -18,4 +19,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   pythonPlugin,
   nodePlugin,
   psgiPlugin,
+  cgiPlugin,
 ];

@@ -34,6 +34,7 @@ export interface ResponseSink {
 /** Standard reason phrases for the statuses tsgi itself generates. */
 export const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',
