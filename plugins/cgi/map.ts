@@ -1,14 +1,15 @@
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { indexFile, lookupScript } from '../../core/request/script-path.js';
 
 /**
  * Which CGI script a request path names, as uWSGI's cgi plugin decides it
  * (`plugins/cgi/cgi_plugin.c: uwsgi_cgi_request`): the longest `cgi = MOUNT=DIR` whose mountpoint
- * prefixes the path (else the `cgi = DIR` entry without one), then a walk down the path until a
- * component is not a directory (that is the script; the rest is PATH_INFO), the real path kept
- * under the directory (`cgi-safe` paths excepted), a directory answered with a redirect to its
- * slash or its `cgi-index` file, `cgi-allowed-ext` and then `cgi-helper` or the executable bit.
+ * prefixes the path (else the `cgi = DIR` entry without one), then the walk of
+ * {@link lookupScript} (the real path kept under the directory, `cgi-safe` paths excepted), a
+ * directory answered with a redirect to its slash or its `cgi-index` file, `cgi-allowed-ext` and
+ * then `cgi-helper` or the executable bit. SCRIPT_NAME is the URL path naming the script.
  * Paths here are JavaScript strings (UTF-8 on disk).
  */
 
@@ -77,18 +78,6 @@ function underMount(path: string, mount: string): boolean {
   return mount.endsWith('/') || path.length === mount.length || path[mount.length] === '/';
 }
 
-function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
-}
-
-async function statOrNull(p: string) {
-  try {
-    return await stat(p);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Map a request path (PATH_INFO, decoded) to a script.
  * @param query the query string, kept on a redirect to the directory's slash
@@ -96,65 +85,34 @@ async function statOrNull(p: string) {
 export async function mapScript(cfg: CgiMapConfig, path: string, query: string): Promise<CgiTarget> {
   const entry = pickEntry(cfg.entries, path);
   if (!entry) return notFound('no cgi entry serves this path');
-  const discard = entry.mount.endsWith('/') ? entry.mount.length - 1 : entry.mount.length;
+  const mount = entry.mount.endsWith('/') ? entry.mount.slice(0, -1) : entry.mount;
   let root: string;
+  let isDir: boolean;
   try {
     root = await realpath(entry.path);
+    isDir = (await stat(root)).isDirectory();
   } catch {
     return notFound(`cgi path ${entry.path} does not exist`);
   }
-  const rootStat = await statOrNull(root);
-  if (!rootStat) return notFound(`cgi path ${entry.path} does not exist`);
-  const rest = path.slice(discard);
-  if (!rootStat.isDirectory())
-    return script(cfg, root, root, entry.mount.slice(0, discard), rest || null, true);
-
-  // Walk down: the first component that is not a directory is the script.
-  const parts = rest.split('/');
-  let cur = root;
-  let pathInfo: string | null = null;
-  for (let i = 1; i < parts.length; i++) {
-    const next = join(cur, parts[i]!);
-    if (i === parts.length - 1) {
-      cur = next;
-      break;
-    }
-    const st = await statOrNull(next);
-    if (!st) return notFound(`${next} does not exist`);
-    cur = next;
-    if (!st.isDirectory()) {
-      const tail = `/${parts.slice(i + 1).join('/')}`;
-      pathInfo = tail === '/' ? null : tail;
-      break;
-    }
-  }
-  let real: string;
-  try {
-    real = await realpath(cur);
-  } catch {
-    return notFound(`${cur} does not exist`);
-  }
-  if (!isUnder(real, root) && !cfg.safe.some((s) => isUnder(real, s)))
-    return forbidden(`CGI security error: ${real} is not under ${root}`);
-  const st = await statOrNull(real);
-  if (!st) return notFound(`${real} does not exist`);
-  let file = cfg.dontResolve ? cur : real;
-  if (st.isDirectory()) {
-    if (!path.endsWith('/')) return { kind: 'redirect', location: `${path}/${query ? `?${query}` : ''}` };
-    let found: string | null = null;
-    for (const name of cfg.index) {
-      try {
-        await access(join(real, name), constants.R_OK);
-        found = name;
-        break;
-      } catch {}
-    }
-    if (!found) return notFound(`no cgi-index file in ${real}`);
-    real = join(real, found);
-    file = cfg.dontResolve ? join(cur, found) : real;
-  }
-  const scriptName = entry.mount.slice(0, discard) + real.slice(root.length);
-  return script(cfg, file, root, scriptName, pathInfo, false);
+  const rest = path.slice(mount.length);
+  if (!isDir) return script(cfg, root, root, mount, rest || null, true);
+  const found = await lookupScript(root, rest, cfg.safe);
+  if (found.kind === 'missing') return notFound(found.detail);
+  if (found.kind === 'outside') return forbidden(`CGI security error: ${found.real} is not under ${root}`);
+  if (found.kind === 'file')
+    return script(
+      cfg,
+      cfg.dontResolve ? found.path : found.real,
+      root,
+      mount + found.urlPath,
+      found.pathInfo,
+      false,
+    );
+  if (!path.endsWith('/')) return { kind: 'redirect', location: `${path}/${query ? `?${query}` : ''}` };
+  const index = await indexFile(found.real, cfg.index);
+  if (!index) return notFound(`no cgi-index file in ${found.real}`);
+  const file = join(cfg.dontResolve ? found.path : found.real, index);
+  return script(cfg, file, root, `${mount}${rest}${index}`, null, false);
 }
 
 async function script(

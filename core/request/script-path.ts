@@ -1,0 +1,91 @@
+import { constants } from 'node:fs';
+import { access, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Which file under a document root a request path names, as uWSGI's cgi and php plugins find it
+ * (`uwsgi_cgi_walk`, `uwsgi_php_walk`): walk down the path one component at a time; the first
+ * component that is not a directory is the script and the rest of the path is its PATH_INFO; the
+ * script's real path (symlinks resolved) must stay under the root, or under one of the other
+ * allowed roots. Used by the CGI and PHP runners. Paths are JavaScript strings (UTF-8 on disk).
+ */
+
+/** What a request path names under a root. */
+export type ScriptLookup =
+  /** A file: `path` as walked, `real` its real path, `urlPath` the part of the request path naming it. */
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly real: string;
+      readonly urlPath: string;
+      readonly pathInfo: string | null;
+    }
+  /** The path names a directory (the caller redirects to its slash or runs its index file). */
+  | { readonly kind: 'directory'; readonly path: string; readonly real: string }
+  | { readonly kind: 'missing'; readonly detail: string }
+  /** The real path left the root (a `..` or a symlink out of it). */
+  | { readonly kind: 'outside'; readonly real: string };
+
+/** Whether `path` is `root` or inside it. */
+export function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+async function statOrNull(p: string) {
+  try {
+    return await stat(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Look up `urlPath` (the request path below the root's mountpoint, decoded; '' or starting with
+ * `/`) under `root` (a real path).
+ * @param allowed other roots a script's real path may be under (`cgi-safe`, `php-allowed-docroot`)
+ */
+export async function lookupScript(
+  root: string,
+  urlPath: string,
+  allowed: readonly string[] = [],
+): Promise<ScriptLookup> {
+  const parts = urlPath.split('/');
+  let cur = root;
+  let consumed = 0;
+  let pathInfo: string | null = null;
+  for (let i = 1; i < parts.length; i++) {
+    const next = join(cur, parts[i]!);
+    consumed += parts[i]!.length + 1;
+    cur = next;
+    if (i === parts.length - 1) break;
+    const st = await statOrNull(next);
+    if (!st) return { kind: 'missing', detail: `${next} does not exist` };
+    if (!st.isDirectory()) {
+      const tail = urlPath.slice(consumed);
+      pathInfo = tail === '/' ? null : tail;
+      break;
+    }
+  }
+  let real: string;
+  try {
+    real = await realpath(cur);
+  } catch {
+    return { kind: 'missing', detail: `${cur} does not exist` };
+  }
+  if (!isUnder(real, root) && !allowed.some((r) => isUnder(real, r))) return { kind: 'outside', real };
+  const st = await statOrNull(real);
+  if (!st) return { kind: 'missing', detail: `${real} does not exist` };
+  if (st.isDirectory()) return { kind: 'directory', path: cur, real };
+  return { kind: 'file', path: cur, real, urlPath: urlPath.slice(0, consumed), pathInfo };
+}
+
+/** The first of `names` readable in `dir`, or null. */
+export async function indexFile(dir: string, names: readonly string[]): Promise<string | null> {
+  for (const name of names) {
+    try {
+      await access(join(dir, name), constants.R_OK);
+      return name;
+    } catch {}
+  }
+  return null;
+}
