@@ -3,6 +3,7 @@ import { cgiPlugin } from './cgi/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
 import { nodePlugin } from './node/index.js';
+import { phpPlugin } from './php/index.js';
 import { psgiPlugin } from './psgi/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
@@ -20,4 +21,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   nodePlugin,
   psgiPlugin,
   cgiPlugin,
+  phpPlugin,
 ];

@@ -169,6 +169,12 @@ export interface SpawnContext {
 export interface WorkerExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /**
+   * Set by a runner whose worker ended by its own request limit (php-cgi exits after
+   * PHP_FCGI_MAX_REQUESTS, which the PHP runner sets from `max-requests`): the master counts the
+   * exit as recycling, not as a crash.
+   */
+  readonly recycled?: 'max-requests';
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +26,18 @@ export type ScriptLookup =
   | { readonly kind: 'missing'; readonly detail: string }
   /** The real path left the root (a `..` or a symlink out of it). */
   | { readonly kind: 'outside'; readonly real: string };
+
+/**
+ * A latin-1 "binary string" var (one char per byte, as request vars are) as the text its bytes
+ * encode in UTF-8, which is what node's fs and child_process functions encode strings back into:
+ * valid UTF-8 keeps its exact bytes on the way out. Other bytes cannot be passed exactly; the
+ * string is returned unchanged (its latin-1 characters).
+ */
+export function utf8Text(binary: string): string {
+  if (!/[^\x00-\x7f]/.test(binary)) return binary;
+  const bytes = Buffer.from(binary, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : binary;
+}
 
 /** Whether `path` is `root` or inside it. */
 export function isUnder(path: string, root: string): boolean {

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * Where a response goes: the edge protocol's side of a request. Calls come in order
  * `head` → `write`* → `end`, or `fail` at any point (undici's ordered-handler contract); an edge may
@@ -31,8 +33,13 @@ export interface ResponseSink {
   onAbort(cb: () => void): void;
 }
 
-/** Standard reason phrases for the statuses tsgi itself generates. */
+/**
+ * Reason phrases: node's table (RFC 9110 and the IANA registry), with tsgi's wording for the
+ * statuses it generates itself. Used wherever an app or a script gave a status without a phrase
+ * (PHP's `Status: 418`, a PSGI status number).
+ */
 export const REASONS: Readonly<Record<number, string>> = {
+  ...(STATUS_CODES as Record<number, string>),
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',

@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { utf8Text } from '../../core/request/script-path.js';
 import type { CgiScript } from './map.js';
 
 /**
@@ -14,17 +14,6 @@ import type { CgiScript } from './map.js';
 export const SERVER_SOFTWARE = 'tsgi';
 
 /**
- * A latin-1 "binary string" var (one char per byte) as the string node writes into the environment
- * (node encodes env strings as UTF-8): bytes that are valid UTF-8 keep their bytes; other bytes
- * cannot be passed exactly and are written as their latin-1 characters.
- */
-export function envValue(binary: string): string {
-  if (!/[^\x00-\x7f]/.test(binary)) return binary;
-  const bytes = Buffer.from(binary, 'latin1');
-  return isUtf8(bytes) ? bytes.toString('utf8') : binary;
-}
-
-/**
  * Build the script's environment.
  * @param base the worker environment (master's plus `env =`)
  * @param vars the request vars (latin-1 binary strings)
@@ -37,12 +26,12 @@ export function scriptEnv(
   unset: readonly string[],
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  for (const [k, v] of vars) env[k] = envValue(v);
+  for (const [k, v] of vars) env[k] = utf8Text(v);
   env.GATEWAY_INTERFACE ??= 'CGI/1.1';
   env.SERVER_SOFTWARE ??= SERVER_SOFTWARE;
   env.REDIRECT_STATUS ??= '200';
   const docroot = vars.get('DOCUMENT_ROOT');
-  env.DOCUMENT_ROOT = docroot ? envValue(docroot) : s.root;
+  env.DOCUMENT_ROOT = docroot ? utf8Text(docroot) : s.root;
   env.SCRIPT_FILENAME = s.file;
   env.SCRIPT_NAME = s.scriptName;
   if (s.pathInfo !== null) {

@@ -4,12 +4,13 @@ import { RequestError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
 import type { StreamOutcome } from '../../core/plugin/types.js';
 import { percentDecode } from '../../core/request/cgi.js';
+import { utf8Text } from '../../core/request/script-path.js';
 import { type CgiHead, CgiHeadReader } from '../../core/request/cgi-head.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
 import { Exchange, UpstreamError } from '../../core/request/upstream.js';
 import { dieWithParent } from '../../core/transport/parent-death.js';
-import { envValue, scriptEnv, searchWords } from './env.js';
+import { scriptEnv, searchWords } from './env.js';
 import { type CgiMapConfig, type CgiScript, mapScript } from './map.js';
 
 /** What every script run of an instance shares. */
@@ -113,7 +114,7 @@ export class CgiRun {
         return 'complete';
       }
       const query = vars.get('QUERY_STRING') ?? '';
-      const target = await mapScript(this.s.map, envValue(binaryPath), query);
+      const target = await mapScript(this.s.map, utf8Text(binaryPath), query);
       if (this.x.done) return 'client-gone';
       if (target.kind === 'error') {
         if (target.status === 403) this.s.log.warn(`tsgi: cgi: ${target.detail}`);

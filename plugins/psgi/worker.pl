@@ -96,8 +96,6 @@ sub bytes_of {
     return $s;
 }
 
-my $reason_of = eval { require HTTP::Status; \&HTTP::Status::status_message } || sub { '' };
-
 # ---- one request ----
 package TSGI::Stream {
     sub new { my ($class, $sid) = @_; bless { sid => $sid, body => '', body_done => 0, aborted => 0,
@@ -126,8 +124,7 @@ sub send_head {
     my ($st, $status, $headers) = @_;
     die "tsgi: response status must be a number, got '" . ($status // 'undef') . "'\n" unless defined $status && $status =~ /^\d{3}$/;
     die "tsgi: response headers must be an array reference\n" unless ref $headers eq 'ARRAY';
-    my $reason = $reason_of->($status) // '';
-    my $out = pack('v v', $status, length $reason) . $reason;
+    my $out = pack('v v', $status, 0);    # no reason phrase: the master uses the standard one
     for (my $i = 0; $i < @$headers; $i += 2) {
         my ($k, $v) = (bytes_of($headers->[$i], 'header name'), bytes_of($headers->[$i + 1] // '', 'header'));
         $out .= pack('v', length $k) . $k . pack('v', length $v) . $v;
