@@ -18,7 +18,7 @@ const CLK_TCK = 100;
 export interface Server {
   readonly name: string;
   readonly child: ChildProcess;
-  readonly port: number;
+  readonly port: number | string;
   output: string;
 }
 
@@ -34,12 +34,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start `cmd args` in its own process group and wait until `port` accepts connections (≤ 30 s). */
+/**
+ * Start `cmd args` in its own process group and wait until `port` (a TCP port on 127.0.0.1, or a
+ * unix socket path) accepts connections (≤ 30 s).
+ */
 export async function startServer(
   name: string,
   cmd: string,
   args: string[],
-  port: number,
+  port: number | string,
   env: NodeJS.ProcessEnv = {},
   cwd = ROOT,
 ): Promise<Server> {
@@ -70,9 +73,9 @@ export async function startServer(
   return server;
 }
 
-function accepts(port: number): Promise<boolean> {
+function accepts(port: number | string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = typeof port === 'string' ? connect(port) : connect(port, '127.0.0.1');
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -226,6 +229,33 @@ export function startWrk(
       },
     );
   });
+}
+
+/**
+ * nginx in its own process group, with a config written to `dir`: one worker, no access log, temp
+ * paths in `dir`, `http` directives (an `upstream` block) and one server on 127.0.0.1:`listen` whose
+ * body is `server` (`location / { ... }`). As root, workers run as nobody.
+ */
+export async function startNginx(dir: string, listen: number, server: string, http = ''): Promise<Server> {
+  const root = process.getuid?.() === 0;
+  const conf = `${root ? 'user nobody nogroup;\n' : ''}worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n')}
+  ${http}
+  server { listen 127.0.0.1:${listen}; ${server} }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  return startServer(
+    'nginx',
+    'nginx',
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
+    listen,
+  );
 }
 
 /** A numeric command-line option of a benchmark script (`--seconds 10`), or `dflt`. */

@@ -102,3 +102,33 @@ export async function indexFile(dir: string, names: readonly string[]): Promise<
   }
   return null;
 }
+
+/**
+ * {@link lookupScript} results remembered for a moment, for runners that look a script up on every
+ * request (the PHP runner): a realpath and a stat per request cost the master more CPU than the rest
+ * of a request's path. PHP keeps its own realpath cache for 120 s by default; this one keeps a result
+ * `ttlMs` (a deploy is seen within that), at most `max` of them (all are dropped when full).
+ */
+export class ScriptLookupCache {
+  private readonly entries = new Map<
+    string,
+    { readonly until: number; readonly result: Promise<ScriptLookup> }
+  >();
+
+  constructor(
+    private readonly ttlMs = 1000,
+    private readonly max = 4096,
+  ) {}
+
+  /** Like {@link lookupScript}; concurrent lookups of one path share one. */
+  lookup(root: string, urlPath: string, allowed: readonly string[] = []): Promise<ScriptLookup> {
+    const key = `${root}\0${urlPath}`;
+    const now = Date.now();
+    const hit = this.entries.get(key);
+    if (hit && hit.until > now) return hit.result;
+    if (this.entries.size >= this.max) this.entries.clear();
+    const result = lookupScript(root, urlPath, allowed);
+    this.entries.set(key, { until: now + this.ttlMs, result });
+    return result;
+  }
+}

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { indexFile, isUnder, lookupScript, utf8Text } from '../../core/request/script-path.js';
+import { indexFile, isUnder, ScriptLookupCache, utf8Text } from '../../core/request/script-path.js';
 
 /**
  * Which PHP script a request runs, as uWSGI's php plugin decides it
@@ -51,9 +51,18 @@ export type PhpTarget =
   | { readonly kind: 'redirect'; readonly location: string }
   | { readonly kind: 'error'; readonly status: 403 | 404; readonly detail: string };
 
+const lookups = new ScriptLookupCache();
+const docroots = new ScriptLookupCache();
+
 /** A text path (from the walk) back to the binary form its var had (see {@link utf8Text}). */
 function binary(text: string, decoded: boolean): string {
   return decoded ? Buffer.from(text, 'utf8').toString('latin1') : text;
+}
+
+/** The request's DOCUMENT_ROOT as a real directory, or null. */
+async function requestRoot(path: string): Promise<string | null> {
+  const found = await docroots.lookup(path, '', ['/']);
+  return found.kind === 'directory' ? found.real : null;
 }
 
 async function real(path: string): Promise<string | null> {
@@ -69,7 +78,7 @@ async function real(path: string): Promise<string | null> {
  */
 export async function mapPhp(cfg: PhpMapConfig, vars: ReadonlyMap<string, string>): Promise<PhpTarget> {
   const reqRoot = vars.get('DOCUMENT_ROOT');
-  const docroot = cfg.docroot ?? (reqRoot ? await real(utf8Text(reqRoot)) : null) ?? cfg.cwd;
+  const docroot = cfg.docroot ?? (reqRoot ? await requestRoot(utf8Text(reqRoot)) : null) ?? cfg.cwd;
   const pathBin = vars.get('PATH_INFO') ?? '';
   const query = vars.get('QUERY_STRING') ?? '';
   if (pathBin.includes('\0')) return { kind: 'error', status: 404, detail: 'NUL in the request path' };
@@ -77,7 +86,7 @@ export async function mapPhp(cfg: PhpMapConfig, vars: ReadonlyMap<string, string
   const decoded = path !== pathBin;
   if (cfg.app) return check(cfg, docroot, { filename: cfg.app, scriptName: '', pathInfo: '', query: null });
 
-  const found = await lookupScript(docroot, path, cfg.allowedDocroot);
+  const found = await lookups.lookup(docroot, path, cfg.allowedDocroot);
   if (found.kind === 'outside')
     return {
       kind: 'error',
