@@ -122,7 +122,7 @@ export class ScriptLookupCache {
 
   /** Like {@link lookupScript}; concurrent lookups of one path share one. */
   lookup(root: string, urlPath: string, allowed: readonly string[] = []): Promise<ScriptLookup> {
-    const key = `${root}\0${urlPath}`;
+    const key = `${root}\0${urlPath}\0${allowed.join('\0')}`;
     const now = Date.now();
     const hit = this.entries.get(key);
     if (hit && hit.until > now) return hit.result;
