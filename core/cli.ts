@@ -10,10 +10,16 @@ import {
 import { type InstanceConfig, resolveConfig } from './config/resolve.js';
 import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
+import { attachRequestLog } from './log/request-logger.js';
+import { maintainLog, openInstanceLog } from './log/setup.js';
+import { channels, type MasterLifecycleEvent } from './master/events.js';
 import { Master } from './master/master.js';
 import { installSignals } from './master/signals.js';
+import { instrumentInstance } from './metrics/instance.js';
+import { startMetricsServer } from './metrics/server.js';
 import { PluginRegistry } from './plugin/registry.js';
 import { startStatsServer } from './stats/stats.js';
+import { runTop } from './top/top.js';
 
 /** tsgi's version, from package.json. */
 export function version(): string {
@@ -36,6 +42,7 @@ function usage(registry: PluginRegistry): string {
   const lines = [
     'Usage: tsgi [options...]        (every option also works as `name = value` in an ini file)',
     '       tsgi --ini app.ini       tsgi app.ini',
+    '       tsgi top ADDR            live view of a stats server (instance or emperor)',
     '',
     'Examples:',
     '  tsgi --http-socket 127.0.0.1:8080 --wsgi-file app.py --processes 4',
@@ -70,6 +77,10 @@ function readConfig(argv: readonly string[], registry: PluginRegistry, isReload:
 
 /** Entry point of the `tsgi` command. */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'top') {
+    process.exitCode = await runTop(argv.slice(1));
+    return;
+  }
   const registry = new PluginRegistry(builtinPlugins);
   if (argv.includes('--version') || argv.includes('-v')) {
     process.stdout.write(`tsgi ${version()}\n`);
@@ -98,17 +109,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = ExitCode.FAILURE;
     return;
   }
-  const logto = config.values({ logto: registry.options.get('logto')!.spec }).logto as string | null;
-  let log = boot;
-  if (logto) {
-    try {
-      log = new Logger(LogSink.open(logto));
-    } catch (err) {
-      boot.error(`cannot open logto file '${logto}': ${(err as Error).message}`);
-      boot.sink.close();
-      process.exitCode = ExitCode.FAILURE;
-      return;
-    }
+  let log: Logger;
+  try {
+    log = openInstanceLog(config, boot);
+  } catch (err) {
+    boot.error(`cannot open the logto file: ${(err as Error).message}`);
+    boot.sink.close();
+    process.exitCode = ExitCode.FAILURE;
+    return;
   }
   log.info(`tsgi ${version()} starting (pid ${process.pid}, node ${process.version})`);
   const master = new Master({
@@ -116,23 +124,32 @@ export async function main(argv: readonly string[]): Promise<void> {
     log,
     reloadConfig: () => readConfig(argv, registry, true),
     onExit: (code) => {
-      log.sink.close();
-      process.exit(code);
+      // Let the log drain (bounded: a stuck log destination must not keep the process alive).
+      void log.sink.end(2000).finally(() => process.exit(code));
     },
   });
   installSignals(master);
+  let ready = false;
+  const onLifecycle = (msg: unknown) => {
+    ready ||= (msg as MasterLifecycleEvent).phase === 'ready';
+  };
+  channels.lifecycle.subscribe(onLifecycle);
   await master.boot(config);
-  startServices(master, log);
+  channels.lifecycle.unsubscribe(onLifecycle);
+  if (ready) startServices(master, log);
 }
 
-/** Core services that read the running instance (stats now; metrics and the emperor link plug in here). */
+/**
+ * Core services that read the running instance: request log, log reopening, metrics (the
+ * `prometheus` listener), the stats server; the emperor link plugs in here.
+ */
 function startServices(master: Master, log: Logger): void {
   if (!master.current) return;
-  const core = master.current.core;
-  if (core.stats) {
-    const server = startStatsServer(master, core.stats, core['stats-http'], version(), log);
-    server.unref();
-  }
+  attachRequestLog(master, log);
+  maintainLog(master, log);
+  instrumentInstance(master, log.sink);
+  startMetricsServer(master, log);
+  startStatsServer(master, log, version());
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -1,3 +1,6 @@
+import { logOptions } from '../log/options.js';
+import { metricsOptions } from '../metrics/options.js';
+import { statsOptions } from '../stats/options.js';
 import { lifecycleOptions } from './lifecycle-options.js';
 import { option } from './option.js';
 
@@ -52,10 +55,6 @@ export const coreOptions = {
   gid: option.string({ help: 'group (name or number) to run as after binding sockets' }),
   pidfile: option.path({ help: 'write the master pid to this file' }),
   pidfile2: option.path({ help: 'write the master pid to this file after dropping privileges' }),
-  logto: option.path({ help: 'write the log to this file instead of stderr' }),
-  'disable-logging': option.bool({
-    help: 'do not log requests (errors and lifecycle lines are still logged)',
-  }),
   'die-on-term': option.bool({
     help: 'accepted for compatibility: SIGTERM always stops the instance gracefully in tsgi',
   }),
@@ -68,11 +67,6 @@ export const coreOptions = {
     help: 'timeout of socket operations: worker transport connect, a stalled uwsgi/FastCGI request head or body, upstream connects',
     default: 4,
   }),
-  stats: option.string({
-    help: 'serve uWSGI-compatible JSON stats on this address (host:port or unix path)',
-    aliases: ['stats-server'],
-  }),
-  'stats-http': option.bool({ help: 'prefix the stats JSON with HTTP response headers' }),
   procname: option.string({ help: 'accepted for compatibility (process titles are not changed)' }),
   'auto-procname': option.bool({ help: 'accepted for compatibility (process titles are not changed)' }),
   'thunder-lock': option.bool({
@@ -99,4 +93,8 @@ export const coreOptions = {
     aliases: ['socket-protocol'],
   }),
   ...lifecycleOptions,
+  // observability: core/log, core/stats, core/metrics declare their own tables
+  ...logOptions,
+  ...statsOptions,
+  ...metricsOptions,
 } as const;

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { channels, publish } from '../master/events.js';
 import type { Worker } from '../master/worker.js';
 import type { StreamOutcome } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
@@ -116,7 +117,9 @@ export class Dispatcher {
       const q = this.queue[this.head]!;
       const gone = q.gone;
       this.shift();
-      if (!gone) sendError(q.sink, status, detail);
+      if (gone) continue;
+      publish(channels.requestRejected, () => ({ req: q.req, status, reason: 'no-worker' as const }));
+      sendError(q.sink, status, detail);
     }
   }
 

@@ -3,7 +3,6 @@ import type { InstanceConfig } from '../config/resolve.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { formatOrigin, TsgiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { defaultRequestLine } from '../log/request-log.js';
 import type { Listener } from '../net/listeners.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import type { EdgeProtocol, RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
@@ -505,16 +504,7 @@ export class Master {
     const durationMs = performance.now() - req.startedAtMs;
     w.busyMs += durationMs;
     w.txBytes += req.bytesOut;
-    if (req.status >= 500) w.exceptions++;
-    const gen = this.table.current;
-    if (gen && !gen.core['disable-logging'])
-      this.log.request(
-        defaultRequestLine(req, durationMs, {
-          workerPid: w.pid,
-          workerRequests: w.requests,
-          totalRequests: this.totalRequests,
-        }),
-      );
+    if (outcome === 'worker-error') w.exceptions++;
     publish(channels.requestDone, () => ({ req, worker: w, outcome, durationMs }));
     if (w.state === 'retiring') {
       if (w.process.channel.inflight === 0) w.process.channel.close();

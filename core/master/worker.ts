@@ -16,7 +16,7 @@ export class Worker {
   state: WorkerState = 'starting';
   /** Requests completed by this process. */
   requests = 0;
-  /** Requests answered with an error by the app (5xx from the worker). */
+  /** Requests on which the app raised an exception (stream outcome `worker-error`). */
   exceptions = 0;
   /** Times harakiri fired on this worker slot (carried across respawns). */
   harakiriCount = 0;

@@ -1,25 +1,63 @@
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
+import { channels, type RequestDoneEvent } from '../master/events.js';
 import type { Master } from '../master/master.js';
 import type { Worker } from '../master/worker.js';
-import { parseAddress } from '../net/address.js';
+import { runService } from '../net/service.js';
+import { statsOptions } from './options.js';
+import { processMemorySync, readProcessMemory } from './proc.js';
 
-/** Memory of a process from /proc: rss and vsz in bytes (0 when unreadable). */
+/**
+ * Memory of a process from /proc, synchronously: rss and vsz in bytes (0 when unreadable). Kept for
+ * the master's recycling checks (`reload-on-rss`); scrapes use the asynchronous reader.
+ */
 export function processMemory(pid: number): { rss: number; vsz: number } {
-  try {
-    const [vszPages, rssPages] = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ').map(Number);
-    return { rss: (rssPages ?? 0) * 4096, vsz: (vszPages ?? 0) * 4096 };
-  } catch {
-    return { rss: 0, vsz: 0 };
-  }
+  const m = processMemorySync(pid);
+  return { rss: m.rss, vsz: m.vsz };
 }
 
-function workerStats(w: Worker) {
-  const mem = processMemory(w.pid);
-  const busy = w.active.size > 0;
-  return {
+/**
+ * uWSGI's per-worker average response time, µs: each request moves it halfway to that request's time
+ * (`avg = (avg + rt) / 2`, core/utils.c), kept per worker process.
+ */
+const avgRtUs = new WeakMap<Worker, number>();
+
+/** Follow request ends for `avg_rt`. Returns a function that stops. */
+export function trackResponseTimes(): () => void {
+  const onDone = (msg: unknown) => {
+    const { worker, durationMs } = msg as RequestDoneEvent;
+    avgRtUs.set(worker, Math.floor(((avgRtUs.get(worker) ?? 0) + Math.floor(durationMs * 1000)) / 2));
+  };
+  channels.requestDone.subscribe(onDone);
+  return () => channels.requestDone.unsubscribe(onDone);
+}
+
+/** What the stats document shows besides the master's state. */
+export interface StatsOptions {
+  readonly version: string;
+  /** `stats-no-cores`: leave out each worker's `cores` list. */
+  readonly noCores: boolean;
+}
+
+function workerStatus(w: Worker): string {
+  if (w.state === 'ready') return w.active.size > 0 ? 'busy' : 'idle';
+  if (w.state === 'retiring') return 'pause';
+  return 'cheap';
+}
+
+/** A request in flight as uWSGI's stats show it: its vars as `NAME=value` strings, then `""`. */
+function requestVars(vars: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of vars) out.push(`${k}=${v}`);
+  out.push('');
+  return out;
+}
+
+async function workerStats(w: Worker, noCores: boolean): Promise<Record<string, unknown>> {
+  const mem = await readProcessMemory(w.pid);
+  const ready = w.state === 'ready' || w.state === 'retiring';
+  const doc: Record<string, unknown> = {
     id: w.id,
     pid: w.pid,
     accepting: w.state === 'ready' ? 1 : 0,
@@ -29,38 +67,63 @@ function workerStats(w: Worker) {
     harakiri_count: w.harakiriCount,
     signals: 0,
     signal_queue: 0,
-    status: w.state === 'ready' ? (busy ? 'busy' : 'idle') : w.state === 'retiring' ? 'pause' : 'cheap',
+    status: workerStatus(w),
     rss: mem.rss,
     vsz: mem.vsz,
     running_time: Math.round(w.busyMs * 1000),
     last_spawn: w.spawnedAtEpoch,
-    respawn_count: w.respawnCount,
+    respawn_count: w.respawnCount + 1,
     tx: w.txBytes,
-    avg_rt: w.requests > 0 ? Math.round((w.busyMs * 1000) / w.requests) : 0,
-    apps: [],
-    cores: [...Array(w.slots).keys()].map((i) => ({
+    avg_rt: avgRtUs.get(w) ?? 0,
+    apps: ready
+      ? [
+          {
+            id: 0,
+            modifier1: 0,
+            mountpoint: '',
+            startup_time: Math.max(0, Math.round((w.readyAtMs - w.spawnedAtMs) / 1000)),
+            requests: w.requests,
+            exceptions: w.exceptions,
+            chdir: '',
+          },
+        ]
+      : [],
+  };
+  if (noCores) return doc;
+  const active = [...w.active];
+  doc.cores = Array.from({ length: w.slots }, (_, i) => {
+    const req = active[i];
+    return {
       id: i,
-      requests: 0,
+      requests: w.slots === 1 ? w.requests : 0,
       static_requests: 0,
       routed_requests: 0,
       offloaded_requests: 0,
       write_errors: 0,
       read_errors: 0,
-      in_request: i < w.active.size ? 1 : 0,
-      vars: [],
-      req_info: {},
-    })),
-  };
+      in_request: req ? 1 : 0,
+      vars: req ? requestVars(req.vars) : [],
+      req_info: req ? { request_start: Math.floor(req.startedAtEpochMs / 1000) } : {},
+    };
+  });
+  return doc;
 }
 
 /**
- * The uWSGI stats document (uWSGI's `core/master_utils.c` shape: the same top-level and per-worker
- * keys and types, so uwsgitop and uwsgi_exporter read it).
+ * The uWSGI stats document (core/master_utils.c `uwsgi_master_generate_stats`, uWSGI 2.0): the same
+ * top-level and per-worker keys with the same JSON types, so uwsgitop and uwsgi_exporter read it.
+ * tsgi's values: `listen_queue` is the master's queue of requests waiting for a worker slot and
+ * `listen_queue_errors` the requests refused because it was full; `workers` are the current
+ * generation's workers by id; memory comes from /proc; a `tsgi` object adds uptime, config
+ * generation and total requests.
  */
-export function statsDocument(master: Master, version: string): Record<string, unknown> {
+export async function statsDocument(master: Master, opts: StatsOptions): Promise<Record<string, unknown>> {
   const cur = master.current;
+  const workers = cur
+    ? [...cur.workers.values()].filter((w) => w.state !== 'dead').sort((a, b) => a.id - b.id)
+    : [];
   return {
-    version: `tsgi ${version}`,
+    version: `tsgi ${opts.version}`,
     listen_queue: master.queueDepth,
     listen_queue_errors: master.rejectedTotal,
     signal_queue: 0,
@@ -71,17 +134,14 @@ export function statsDocument(master: Master, version: string): Record<string, u
     cwd: process.cwd(),
     locks: [],
     sockets: master.boundListeners().map((l) => ({
-      name: l.info.address,
+      name: l.info.bound,
       proto: l.info.proto,
       queue: 0,
       max_queue: cur?.core.listen ?? 0,
       shared: 0,
       can_offload: 0,
     })),
-    workers: master
-      .workers()
-      .filter((w) => w.state !== 'dead')
-      .map(workerStats),
+    workers: await Promise.all(workers.map((w) => workerStats(w, opts.noCores))),
     tsgi: {
       uptime_ms: Math.round(performance.now()),
       generation: cur?.n ?? 0,
@@ -90,35 +150,60 @@ export function statsDocument(master: Master, version: string): Record<string, u
   };
 }
 
+/** uWSGI's head for `stats-http` (core/utils.c `uwsgi_send_http_stats`), plus a length. */
+function httpHead(length: number): string {
+  return (
+    'HTTP/1.0 200 OK\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n' +
+    `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`
+  );
+}
+
 /**
- * Serve the stats JSON on `address` (TCP `host:port` or a unix path): each connection gets one
- * document and is closed, as uWSGI's stats server does; with `http`, the document is preceded by an
- * HTTP/1.0 response head so curl and browsers can read it.
- * @throws {ConfigError} for a bad address; the listen error is logged.
+ * Serve the stats JSON on the `stats` address for the life of the instance. Each connection gets one
+ * document and is closed, as uWSGI's stats server does; with `stats-http` the server first reads the
+ * request (as uWSGI does) and answers with an HTTP/1.0 response. Returns a function that stops it.
  */
-export function startStatsServer(
-  master: Master,
-  address: string,
-  http: boolean,
-  version: string,
-  log: Logger,
-): Server {
-  const addr = parseAddress(address, 'stats', null);
-  const server = createServer((sock) => {
-    sock.on('error', () => {});
-    const body = JSON.stringify(statsDocument(master, version));
-    const head = http
-      ? `HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`
-      : '';
-    sock.end(head + body);
+export function startStatsServer(master: Master, log: Logger, version: string): () => void {
+  const stopTracking = trackResponseTimes();
+  const send = (sock: Socket) => {
+    const o = master.current?.config.values(statsOptions);
+    statsDocument(master, { version, noCores: o?.['stats-no-cores'] ?? false }).then(
+      (doc) => {
+        const body = o?.['stats-minified'] ? JSON.stringify(doc) : JSON.stringify(doc, null, '\t');
+        sock.end(o?.['stats-http'] ? httpHead(Buffer.byteLength(body)) + body : body);
+      },
+      (err: Error) => {
+        log.error(`tsgi: stats: ${err.message}`);
+        sock.destroy();
+      },
+    );
+  };
+  const stop = runService(master, log, {
+    name: 'stats',
+    address(config) {
+      const address = config.values(statsOptions).stats;
+      return address ? { address, origin: config.origin('stats') } : null;
+    },
+    onConnection(sock) {
+      sock.on('error', () => {});
+      sock.setTimeout((master.current?.core['socket-timeout'] ?? 4) * 1000, () => sock.destroy());
+      if (!master.current?.config.values(statsOptions)['stats-http']) {
+        send(sock);
+        return;
+      }
+      let head = '';
+      const onData = (d: Buffer) => {
+        head += d.toString('latin1');
+        if (!head.includes('\r\n\r\n') && !head.includes('\n\n') && head.length < 8192) return;
+        sock.off('data', onData);
+        send(sock);
+      };
+      sock.on('data', onData);
+    },
+    boundLine: (info) => `tsgi: stats server on ${info.bound}`,
   });
-  server.on('error', (err) => log.error(`tsgi: stats server on ${address}: ${err.message}`));
-  server.on('listening', () => {
-    const a = server.address();
-    const shown = typeof a === 'string' || !a ? address : `${a.address}:${a.port}`;
-    log.info(`tsgi: stats server on ${shown}`);
-  });
-  if (addr.kind === 'unix') server.listen(addr.path);
-  else server.listen(addr.port, addr.host);
-  return server;
+  return () => {
+    stop();
+    stopTracking();
+  };
 }

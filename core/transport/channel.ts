@@ -93,6 +93,7 @@ export class FramedChannel implements WorkerChannel {
     };
     const varsLen = varsByteLength(req.vars);
     if (varsLen > MAX_REQUEST_VARS_BYTES) {
+      req.status = 431;
       sendError(sink, 431, 'request header block too large');
       done('complete');
       return;
@@ -206,7 +207,11 @@ export class FramedChannel implements WorkerChannel {
         break;
       case Frame.END:
         if (!st.aborted) st.sink.end();
-        this.finish(st, st.aborted ? 'client-gone' : 'complete');
+        // A one-byte payload of 1: the app raised and the worker sent its error page.
+        this.finish(
+          st,
+          st.aborted ? 'client-gone' : end > start && buf[start] === 1 ? 'worker-error' : 'complete',
+        );
         break;
       case Frame.RESP_ABORT:
         if (!st.sink.headSent) st.req.status = 502;
@@ -232,7 +237,8 @@ export class FramedChannel implements WorkerChannel {
     const known = knownBodyLength(buf, end, this.reader.limit, st.id);
     st.req.status = status;
     st.req.headerCount = headers.length / 2;
-    st.req.headerBytes = end - start;
+    // As HTTP/1.1 text (uWSGI's `hsize`): `HTTP/1.1 200 OK\r\n`, `Name: value\r\n` each, `\r\n`.
+    st.req.headerBytes = 17 + reason.length + (end - start - 4 - rlen);
     try {
       st.sink.head(status, reason, headers, known);
     } catch (err) {

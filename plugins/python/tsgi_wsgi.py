@@ -438,7 +438,7 @@ class Worker(object):
                 msg = exc.strip().splitlines()[-1].encode("utf-8", "replace")[:1000]
                 conn.send(frame(RABORT, sid, msg))
             else:
-                self.error_response(s, resp, "Internal Server Error")
+                self.error_response(s, resp, "Internal Server Error", raised=True)
         finally:
             if result is not None and hasattr(result, "close"):
                 try:
@@ -446,11 +446,13 @@ class Worker(object):
                 except Exception:
                     sys.stderr.write("tsgi: exception in close() of the app's iterable:\n" + traceback.format_exc())
 
-    def error_response(self, s, resp, text):
+    def error_response(self, s, resp, text, raised=False):
         body = text.encode("utf-8") + b"\n"
         resp.status = "500 Internal Server Error"
         resp.headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-        self.conn.send(resp.head_frame() + frame(RDATA, s.sid, body) + _pack_hdr(END, s.sid, 0))
+        # END with a one-byte payload 1 tells the master the app raised (docs/transport.md).
+        end = frame(END, s.sid, b"\x01") if raised else _pack_hdr(END, s.sid, 0)
+        self.conn.send(resp.head_frame() + frame(RDATA, s.sid, body) + end)
 
 
 def load(cfg):

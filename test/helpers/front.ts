@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Logger, LogSink } from '../../core/log/logger.js';
@@ -24,7 +24,7 @@ export interface Front {
 /** Start a front on 127.0.0.1:0; its log goes to `dir/front.log`. */
 export function startFront(dir: string, handle: RequestHandler): Promise<Front> {
   const logPath = join(dir, 'front.log');
-  const log = new Logger(new LogSink(openSync(logPath, 'a'), undefined, true));
+  const log = new Logger(LogSink.open(logPath));
   const edge = new HttpEdge(
     {
       listeners: [],
