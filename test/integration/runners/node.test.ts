@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, test } from 'node:test';
+import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
+import { sampleValue } from '../../helpers/prometheus.js';
 import { readStats } from '../../helpers/stats.js';
 import {
   alive,
@@ -210,7 +212,14 @@ describe('node runner: app shapes', () => {
 
 describe('node runner: supervised like every worker', () => {
   test('harakiri: a blocked event loop gets 504 and the worker is killed and replaced', async () => {
-    const tsgi = await start(EXPRESS, ['--harakiri', '1', '--stats', '127.0.0.1:0']);
+    const tsgi = await start(EXPRESS, [
+      '--harakiri',
+      '1',
+      '--stats',
+      '127.0.0.1:0',
+      '--prometheus',
+      '127.0.0.1:0',
+    ]);
     try {
       const base = tsgi.url();
       const before = Number((await fetchRaw(`${base}/pid`)).text);
@@ -224,6 +233,12 @@ describe('node runner: supervised like every worker', () => {
       assert.notEqual(Number(after.text), before);
       const stats = await readStats(tsgi);
       assert.equal(stats.workers.find((w) => w.id === 1)?.harakiri_count, 1);
+      const metrics = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_harakiri_total') === 1,
+        'the harakiri counted',
+      );
+      assert.equal(sampleValue(metrics, 'tsgi_worker_respawns_total', { reason: 'harakiri' }), 1);
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }

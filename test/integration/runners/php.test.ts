@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
+import { sampleValue } from '../../helpers/prometheus.js';
 import {
   alive,
   FIXTURES,
@@ -238,7 +240,7 @@ describe('php runner: real PHP scripts in php-cgi workers', { skip }, () => {
 
 describe('php runner: php-cgi workers supervised like every worker', { skip }, () => {
   test('max-requests: php-cgi exits after PHP_FCGI_MAX_REQUESTS, counted as recycling; no request fails', async () => {
-    const tsgi = await start(['--max-requests', '3']);
+    const tsgi = await start(['--max-requests', '3', '--prometheus', '127.0.0.1:0']);
     try {
       const base = tsgi.url();
       const pids: number[] = [];
@@ -251,6 +253,13 @@ describe('php runner: php-cgi workers supervised like every worker', { skip }, (
       for (let i = 0; i < 9; i += 3) assert.equal(new Set(pids.slice(i, i + 3)).size, 1);
       await tsgi.waitForLine(/worker 1 \(pid \d+\) exited \(max-requests, exit code 0\)/);
       assert.doesNotMatch(tsgi.output, /died/);
+      const metrics = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_worker_respawns_total', { reason: 'max-requests' }) >= 2,
+        'two recycles counted',
+      );
+      assert.equal(sampleValue(metrics, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
+      assert.equal(sampleValue(metrics, 'tsgi_worker_requests_total', { worker: '1' }), 9);
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
