@@ -282,6 +282,31 @@ export function saveResults(name: string, data: unknown): string {
   return path;
 }
 
+/** One measured case of a server-beside-server benchmark. */
+export interface ResultRow extends LoadResult {
+  /** The server setup, e.g. `tsgi node runner (2 workers)`. */
+  readonly server: string;
+  /** What was requested, e.g. `hello world`. */
+  readonly app: string;
+}
+
+/** The markdown table of result rows: case, server, req/s, latencies, CPU per request, RSS, errors. */
+export function resultTable(rows: readonly ResultRow[], caseHeader = 'app'): string {
+  return markdownTable(
+    [caseHeader, 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MB', 'errors / non-2xx'],
+    rows.map((r) => [
+      r.app,
+      r.server,
+      Math.round(r.rps),
+      r.p50ms.toFixed(2),
+      r.p99ms.toFixed(2),
+      Math.round(r.cpuUsPerReq),
+      Math.round(r.rssMB),
+      `${r.errors} / ${r.non2xx}`,
+    ]),
+  );
+}
+
 /** A markdown table from rows of cells. */
 export function markdownTable(header: string[], rows: Array<Array<string | number>>): string {
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;

@@ -16,9 +16,10 @@ import {
   BENCH,
   freePort,
   have,
-  markdownTable,
   numberOption,
+  type ResultRow,
   ROOT,
+  resultTable,
   runWrk,
   type Server,
   saveResults,
@@ -86,21 +87,9 @@ if (PM2)
     },
   });
 
-interface Row {
-  server: string;
-  app: string;
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  cpuUsPerReq: number;
-  errors: number;
-  non2xx: number;
-  rssMB: number;
-}
-
 async function main(): Promise<void> {
   if (!have('wrk')) throw new Error('wrk is needed');
-  const rows: Row[] = [];
+  const rows: ResultRow[] = [];
   for (const kind of kinds) {
     const port = await freePort();
     const server = await kind.start(port);
@@ -126,19 +115,7 @@ async function main(): Promise<void> {
     pm2: PM2 !== null,
     rows,
   });
-  const table = markdownTable(
-    ['app', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MB', 'errors / non-2xx'],
-    rows.map((r) => [
-      r.app,
-      r.server,
-      Math.round(r.rps),
-      r.p50ms.toFixed(2),
-      r.p99ms.toFixed(2),
-      Math.round(r.cpuUsPerReq),
-      Math.round(r.rssMB),
-      `${r.errors} / ${r.non2xx}`,
-    ]),
-  );
+  const table = resultTable(rows, 'app');
   process.stdout.write(`${table}\n\nwritten to ${path}\n`);
   for (const d of pm2Homes) rmSync(d, { recursive: true, force: true });
 }

@@ -20,9 +20,10 @@ import {
   groupCpuSeconds,
   groupMemory,
   have,
-  markdownTable,
   numberOption,
+  type ResultRow,
   ROOT,
+  resultTable,
   runWrk,
   type Server,
   saveResults,
@@ -107,18 +108,6 @@ pm.max_children = ${WORKERS}
   return { servers: [nginx, fpmServer], port, dir };
 }
 
-interface Row {
-  server: string;
-  app: string;
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  cpuUsPerReq: number;
-  errors: number;
-  non2xx: number;
-  rssMB: number;
-}
-
 async function main(): Promise<void> {
   for (const tool of ['wrk', 'nginx', 'php-cgi']) if (!have(tool)) throw new Error(`${tool} is needed`);
   const fpm = phpFpm();
@@ -127,7 +116,7 @@ async function main(): Promise<void> {
     { name: `tsgi php runner (${WORKERS} php-cgi)`, start: startTsgi },
     { name: `nginx → php-fpm (${WORKERS} children)`, start: () => startFpm(fpm) },
   ];
-  const rows: Row[] = [];
+  const rows: ResultRow[] = [];
   for (const kind of kinds) {
     const setup = await kind.start();
     try {
@@ -160,19 +149,7 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     rows,
   });
-  const table = markdownTable(
-    ['script', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MB', 'errors / non-2xx'],
-    rows.map((r) => [
-      r.app,
-      r.server,
-      Math.round(r.rps),
-      r.p50ms.toFixed(2),
-      r.p99ms.toFixed(2),
-      Math.round(r.cpuUsPerReq),
-      Math.round(r.rssMB),
-      `${r.errors} / ${r.non2xx}`,
-    ]),
-  );
+  const table = resultTable(rows, 'script');
   process.stdout.write(`${table}\n\nwritten to ${path}\n`);
 }
 

@@ -1,6 +1,7 @@
 import type { StreamOutcome, WorkerChannel, WorkerExit, WorkerProcess } from '../../core/plugin/types.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
+import { ExitReport } from '../../core/transport/exit-report.js';
 import { CgiRun, type CgiSettings } from './run.js';
 
 /**
@@ -21,8 +22,8 @@ export class CgiSlot implements WorkerProcess, WorkerChannel {
   readonly ready: Promise<void> = Promise.resolve();
   private readonly runs = new Map<TsgiRequest, CgiRun>();
   private ending: WorkerExit | null = null;
-  private exitInfo: WorkerExit | null = null;
-  private readonly exitCbs: Array<(e: WorkerExit) => void> = [];
+  private ended = false;
+  private readonly exits = new ExitReport();
 
   constructor(
     private readonly settings: CgiSettings,
@@ -67,24 +68,20 @@ export class CgiSlot implements WorkerProcess, WorkerChannel {
   }
 
   onExit(cb: (exit: WorkerExit) => void): void {
-    if (this.exitInfo) cb(this.exitInfo);
-    else this.exitCbs.push(cb);
+    this.exits.onExit(cb);
   }
 
   kill(signal: NodeJS.Signals): void {
-    if (this.exitInfo) return;
+    if (this.ended) return;
     this.ending = { code: null, signal };
     for (const run of this.runs.values()) run.killGroup(signal);
     this.maybeEnd();
   }
 
   private maybeEnd(): void {
-    if (!this.ending || this.runs.size > 0 || this.exitInfo) return;
+    if (!this.ending || this.runs.size > 0 || this.ended) return;
+    this.ended = true;
     const info = this.ending;
-    this.exitInfo = info;
-    // reported asynchronously, as a process exit would be
-    setImmediate(() => {
-      for (const cb of this.exitCbs.splice(0)) cb(info);
-    });
+    setImmediate(() => this.exits.report(info)); // asynchronously, as a process exit would be
   }
 }

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { coreOptions } from '../../core/config/core-options.js';
 import { option } from '../../core/config/option.js';
 import type { PluginDescriptor, Runner, SpawnContext, WorkerProcess } from '../../core/plugin/types.js';
+import { SocketDir } from '../../core/transport/socket-dir.js';
 import { NodeWorker } from './process.js';
 
 /** Options of the Node runner (tsgi's own: uWSGI has no Node plugin; `node-app` is named in DESIGN.md). */
@@ -40,12 +39,10 @@ function loaderSpecifier(loader: string, cwd: string): string {
 
 /**
  * Starts Node workers: each a `node` process running plugins/node/worker.js, which loads the app and
- * serves it over HTTP/1.1 on a unix socket in a private (0700) directory the runner creates at the
- * first spawn (after the master dropped privileges) and removes at cleanup.
+ * serves it over HTTP/1.1 on a unix socket in the runner's private {@link SocketDir}.
  */
 class NodeRunner implements Runner {
-  private dir: string | null = null;
-  private spawned = 0;
+  private readonly sockets = new SocketDir('tsgi-node-');
 
   constructor(
     readonly app: string,
@@ -57,7 +54,6 @@ class NodeRunner implements Runner {
   ) {}
 
   spawn(ctx: SpawnContext): WorkerProcess {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'tsgi-node-'));
     return new NodeWorker({
       node: this.node,
       nodeArgs: this.nodeArgs,
@@ -65,7 +61,7 @@ class NodeRunner implements Runner {
       app: this.appPath,
       cwd: this.cwd,
       env: ctx.env,
-      socket: join(this.dir, `w${ctx.workerId}-${++this.spawned}.sock`),
+      socket: this.sockets.next(ctx.workerId),
       workerId: ctx.workerId,
       slots: this.slots,
       logFd: ctx.logFd,
@@ -75,8 +71,7 @@ class NodeRunner implements Runner {
 
   /** Remove the socket directory (the generation's workers are gone by now). */
   cleanup(): void {
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = null;
+    this.sockets.remove();
   }
 }
 

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log/logger.js';
 import type { WorkerChannel, WorkerExit, WorkerProcess } from '../../core/plugin/types.js';
+import { ExitReport } from '../../core/transport/exit-report.js';
 import { dieWithParent } from '../../core/transport/parent-death.js';
 import { HttpChannel } from './channel.js';
 
@@ -36,8 +37,7 @@ export class NodeWorker implements WorkerProcess {
   readonly channel: WorkerChannel;
   readonly ready: Promise<void>;
   private readonly child: ChildProcess;
-  private exitInfo: WorkerExit | null = null;
-  private readonly exitCbs: Array<(e: WorkerExit) => void> = [];
+  private readonly exits = new ExitReport();
 
   constructor(spec: NodeWorkerSpec) {
     const label = `node worker ${spec.workerId}`;
@@ -87,21 +87,19 @@ export class NodeWorker implements WorkerProcess {
   }
 
   onExit(cb: (exit: WorkerExit) => void): void {
-    if (this.exitInfo) cb(this.exitInfo);
-    else this.exitCbs.push(cb);
+    this.exits.onExit(cb);
   }
 
   kill(signal: NodeJS.Signals): void {
-    if (this.exitInfo) return;
+    if (this.exits.exit) return;
     try {
       this.child.kill(signal);
     } catch {}
   }
 
   private exited(info: WorkerExit, socket: string): void {
-    if (this.exitInfo) return;
-    this.exitInfo = info;
+    if (this.exits.exit) return;
     rmSync(socket, { force: true });
-    for (const cb of this.exitCbs.splice(0)) cb(info);
+    this.exits.report(info);
   }
 }

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { coreOptions } from '../../core/config/core-options.js';
 import { option } from '../../core/config/option.js';
 import { ConfigError, type ConfigOrigin } from '../../core/errors.js';
@@ -12,6 +11,7 @@ import type {
   SpawnContext,
   WorkerProcess,
 } from '../../core/plugin/types.js';
+import { SocketDir } from '../../core/transport/socket-dir.js';
 import type { FastcgiClient } from '../fastcgi/contract.js';
 import type { PhpMapConfig } from './map.js';
 import { type PhpSettings, PhpWorker } from './worker.js';
@@ -77,14 +77,12 @@ function pairs(
 
 /**
  * Starts php-cgi workers: one process per worker, each serving one request at a time over its own
- * FastCGI connection ({@link PhpWorker}), on a unix socket in a private (0700) directory created at
- * the first spawn (after the master dropped privileges) and removed at cleanup.
+ * FastCGI connection ({@link PhpWorker}), on a unix socket in the runner's private {@link SocketDir}.
  */
 class PhpRunner implements Runner {
   readonly slots = 1;
   private client: FastcgiClient | null = null;
-  private dir: string | null = null;
-  private spawned = 0;
+  private readonly sockets = new SocketDir('tsgi-php-');
 
   constructor(
     readonly app: string,
@@ -106,13 +104,12 @@ class PhpRunner implements Runner {
   }
 
   spawn(ctx: SpawnContext): WorkerProcess {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'tsgi-php-'));
     return new PhpWorker({
       command: this.command,
       args: this.args,
       cwd: this.cwd,
       env: ctx.env,
-      socket: join(this.dir, `w${ctx.workerId}-${++this.spawned}.sock`),
+      socket: this.sockets.next(ctx.workerId),
       maxRequests: this.limit(ctx.workerId),
       workerId: ctx.workerId,
       client: this.client!,
@@ -123,8 +120,7 @@ class PhpRunner implements Runner {
   }
 
   cleanup(): void {
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = null;
+    this.sockets.remove();
   }
 }
 

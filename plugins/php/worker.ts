@@ -5,6 +5,7 @@ import type { Logger } from '../../core/log/logger.js';
 import type { StreamOutcome, WorkerChannel, WorkerExit, WorkerProcess } from '../../core/plugin/types.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import { type ResponseSink, sendError } from '../../core/request/sink.js';
+import { ExitReport } from '../../core/transport/exit-report.js';
 import { dieWithParent } from '../../core/transport/parent-death.js';
 import type { FastcgiClient, FastcgiConnection } from '../fastcgi/contract.js';
 import { mapPhp, type PhpMapConfig } from './map.js';
@@ -76,8 +77,7 @@ export class PhpWorker implements WorkerProcess, WorkerChannel {
   private served = 0;
   private closing = false;
   private exitedAt: WorkerExit | null = null;
-  private exitInfo: WorkerExit | null = null;
-  private readonly exitCbs: Array<(e: WorkerExit) => void> = [];
+  private readonly exits = new ExitReport();
 
   constructor(private readonly spec: PhpWorkerSpec) {
     const line = dieWithParent(spec.command, [...spec.args, '-b', spec.socket]);
@@ -146,8 +146,7 @@ export class PhpWorker implements WorkerProcess, WorkerChannel {
   }
 
   onExit(cb: (exit: WorkerExit) => void): void {
-    if (this.exitInfo) cb(this.exitInfo);
-    else this.exitCbs.push(cb);
+    this.exits.onExit(cb);
   }
 
   kill(signal: NodeJS.Signals): void {
@@ -237,18 +236,15 @@ export class PhpWorker implements WorkerProcess, WorkerChannel {
   private exited(info: WorkerExit): void {
     if (this.exitedAt) return;
     this.exitedAt = info;
-    const report = () => {
-      if (this.exitInfo) return;
+    const final = (): WorkerExit => {
+      rmSync(this.spec.socket, { force: true });
       const recycled =
         info.code === 0 && !this.closing && this.spec.maxRequests > 0 && this.served >= this.spec.maxRequests;
-      this.exitInfo = recycled ? { ...info, recycled: 'max-requests' } : info;
-      rmSync(this.spec.socket, { force: true });
-      for (const cb of this.exitCbs.splice(0)) cb(this.exitInfo);
+      return recycled ? { ...info, recycled: 'max-requests' } : info;
     };
     // Let the connection deliver what php-cgi wrote before it exited (its last END_REQUEST).
-    if (this.conn && !this.conn.closed) {
-      this.conn.onClose(report);
-      setTimeout(report, 1000).unref();
-    } else report();
+    const conn = this.conn;
+    if (conn && !conn.closed) this.exits.reportWhen(final, (cb) => conn.onClose(cb));
+    else this.exits.report(final());
   }
 }

@@ -278,7 +278,7 @@ describe('node runner: supervised like every worker', () => {
       const now = Number((await fetchRaw(`${base}/pid`)).text);
       assert.ok(!old.has(now), 'a new worker answers after the reload');
       await waitFor(() => [...old].every((p) => !alive(p)), 10_000, 'old workers to exit');
-      assert.match(tsgi.output, /exited \(reload, exit code 0\)/);
+      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }

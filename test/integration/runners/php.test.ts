@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { multipart } from '../../helpers/multipart.js';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
 import { sampleValue } from '../../helpers/prometheus.js';
 import {
@@ -20,23 +21,6 @@ const skip = requireTool(() => runs('php-cgi', ['-v']), 'php-cgi (Debian php-cgi
 
 function start(extra: string[] = []): Promise<TsgiProcess> {
   return startTsgi(['--http-socket', '127.0.0.1:0', '--php-docroot', DOCROOT, ...extra]);
-}
-
-function multipart(
-  boundary: string,
-  parts: Array<{ name: string; filename?: string; data: Buffer }>,
-): Buffer {
-  const out: Buffer[] = [];
-  for (const p of parts) {
-    const disp = `form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}`;
-    out.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: ${disp}\r\n\r\n`),
-      p.data,
-      Buffer.from('\r\n'),
-    );
-  }
-  out.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(out);
 }
 
 describe('php runner: real PHP scripts in php-cgi workers', { skip }, () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { describe, test } from 'node:test';
+import { multipart } from '../../helpers/multipart.js';
 import {
   alive,
   FIXTURES,
@@ -19,23 +20,6 @@ const skip = requireTool(() => runs('perl', ['-MPlack::Util', '-e', '1']), 'perl
 
 function start(extra: string[] = [], app = APP): Promise<TsgiProcess> {
   return startTsgi(['--http-socket', '127.0.0.1:0', '--psgi', app, ...extra]);
-}
-
-function multipart(
-  boundary: string,
-  parts: Array<{ name: string; filename?: string; data: Buffer }>,
-): Buffer {
-  const out: Buffer[] = [];
-  for (const p of parts) {
-    const disp = `form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}`;
-    out.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: ${disp}\r\n\r\n`),
-      p.data,
-      Buffer.from('\r\n'),
-    );
-  }
-  out.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(out);
 }
 
 describe('psgi runner: a real Plack app (with Plack::Middleware::Lint)', { skip }, () => {
