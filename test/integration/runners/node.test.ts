@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
+import { addressOf, freePort, hasNginx, type Nginx, startNginx } from '../../helpers/peers.js';
 import { sampleValue } from '../../helpers/prometheus.js';
 import { readStats } from '../../helpers/stats.js';
 import {
   alive,
   FIXTURES,
   fetchRaw,
+  requireTool,
   startTsgi,
   TsgiProcess as Tsgi,
   type TsgiProcess,
+  tempDir,
   waitFor,
 } from '../../helpers/tsgi.js';
 
@@ -303,6 +307,48 @@ describe('node runner: supervised like every worker', () => {
       assert.equal(r.status, 200);
     } finally {
       assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+describe('node runner behind nginx (uwsgi_pass)', { skip: requireTool(hasNginx, 'nginx') }, () => {
+  test('the headers rebuilt from nginx uwsgi vars reach Express: Host, X-Forwarded-For, a JSON body', async () => {
+    const tmp = tempDir('tsgi-node-nginx-');
+    const tsgi = await start(EXPRESS, ['--socket', '127.0.0.1:0']);
+    let nginx: Nginx | null = null;
+    try {
+      const port = await freePort();
+      nginx = await startNginx(
+        join(tmp.path, 'nginx'),
+        `server { listen 127.0.0.1:${port}; location / { include /etc/nginx/uwsgi_params; uwsgi_pass ${addressOf(tsgi.url('uwsgi'))}; } }`,
+        [port],
+      );
+      const base = `http://127.0.0.1:${port}`;
+      const user = await fetchRaw(`${base}/users/5?a=b`, { headers: { host: 'shop.example' } });
+      assert.equal(user.status, 200);
+      assert.deepEqual(JSON.parse(user.text), {
+        id: '5',
+        q: { a: 'b' },
+        proto: 'http',
+        host: 'shop.example',
+      });
+      const echo = await fetchRaw(`${base}/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"via":"nginx"}',
+      });
+      assert.equal(echo.status, 201);
+      assert.deepEqual(JSON.parse(echo.text), {
+        got: { via: 'nginx' },
+        type: 'application/json',
+        length: '15',
+      });
+      const big = await fetchRaw(`${base}/big?mb=4`);
+      assert.equal(big.body.length, 4 * 1024 * 1024);
+    } finally {
+      await nginx?.stop();
+      assert.equal(await tsgi.stop(), 0);
+      tmp.cleanup();
     }
   });
 });
