@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { builtinPlugins } from '../plugins/index.js';
 import {
   ConfigExitRequest,
@@ -12,6 +11,7 @@ import { TsgiError } from './errors.js';
 import { Logger, LogSink } from './log/logger.js';
 import { attachRequestLog } from './log/request-logger.js';
 import { maintainLog, openInstanceLog } from './log/setup.js';
+import { EmperorLink, inlineConfigName } from './master/emperor-link.js';
 import { channels, type MasterLifecycleEvent } from './master/events.js';
 import { Master } from './master/master.js';
 import { installSignals } from './master/signals.js';
@@ -20,14 +20,9 @@ import { startMetricsServer } from './metrics/server.js';
 import { PluginRegistry } from './plugin/registry.js';
 import { startStatsServer } from './stats/stats.js';
 import { runTop } from './top/top.js';
+import { version } from './version.js';
 
-/** tsgi's version, from package.json. */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
+export { version };
 
 /** Exit codes of `tsgi`. */
 export const ExitCode = {
@@ -58,21 +53,42 @@ function usage(registry: PluginRegistry): string {
   return lines.join('\n');
 }
 
-/** How the CLI asks the config reader: tsgi's option arities and plugin names. */
-function readerOptions(registry: PluginRegistry, isReload: boolean): LoadConfigOptions {
+/**
+ * How the CLI asks the config reader: tsgi's option arities and plugin names; under an emperor, the
+ * in-band text of `--ini emperor://NAME` (the latest the emperor sent, so a reload reads the new one).
+ */
+function readerOptions(
+  registry: PluginRegistry,
+  isReload: boolean,
+  argv: readonly string[],
+  link: EmperorLink | null,
+): LoadConfigOptions {
+  const inline = link?.inline(argv);
   return {
     arity: (name) => registry.options.get(name)?.spec.arity,
     env: process.env,
     cwd: process.cwd(),
     isReload,
     isPluginLoaded: (name) => registry.find(name) !== undefined,
+    ...(inline ? { inline } : {}),
   };
 }
 
 /** Read argv (and the ini files it names) into a validated config. @throws {ConfigError} */
-function readConfig(argv: readonly string[], registry: PluginRegistry, isReload: boolean): InstanceConfig {
-  const { entries, warnings } = loadConfig(argv, readerOptions(registry, isReload));
+function readConfig(
+  argv: readonly string[],
+  registry: PluginRegistry,
+  isReload: boolean,
+  link: EmperorLink | null,
+): InstanceConfig {
+  const { entries, warnings } = loadConfig(argv, readerOptions(registry, isReload, argv, link));
   return resolveConfig(entries, registry.options, {}, warnings);
+}
+
+/** `tsgi --emperor ...` (or an ini with `emperor = ...`) runs the emperor instead of an instance. */
+async function runEmperor(argv: readonly string[]): Promise<void> {
+  const { runEmperor: run } = await import('../emperor/main.js');
+  await run(argv);
 }
 
 /** Entry point of the `tsgi` command. */
@@ -82,6 +98,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const registry = new PluginRegistry(builtinPlugins);
+  if (argv.some((a) => a === '--emperor' || a.startsWith('--emperor='))) return runEmperor(argv);
   if (argv.includes('--version') || argv.includes('-v')) {
     process.stdout.write(`tsgi ${version()}\n`);
     return;
@@ -91,10 +108,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (argv.length === 0) process.exitCode = ExitCode.USAGE;
     return;
   }
+  const link = EmperorLink.fromEnv();
+  if (link && inlineConfigName(argv) !== null) await link.configText();
   const boot = new Logger(new LogSink(2));
   let config: InstanceConfig;
   try {
-    const { entries, warnings } = loadConfig(argv, readerOptions(registry, false));
+    const { entries, warnings } = loadConfig(argv, readerOptions(registry, false, argv, link));
+    if (entries.some((e) => e.key === 'emperor')) return runEmperor(argv);
     if (entries.some((e) => e.key === 'show-config' && e.value !== 'false'))
       process.stdout.write(formatShowConfig(entries));
     config = resolveConfig(entries, registry.options, {}, warnings);
@@ -122,13 +142,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   const master = new Master({
     registry,
     log,
-    reloadConfig: () => readConfig(argv, registry, true),
+    reloadConfig: () => readConfig(argv, registry, true, link),
     onExit: (code) => {
       // Let the log drain (bounded: a stuck log destination must not keep the process alive).
       void log.sink.end(2000).finally(() => process.exit(code));
     },
   });
   installSignals(master);
+  link?.attach(master, log);
   let ready = false;
   const onLifecycle = (msg: unknown) => {
     ready ||= (msg as MasterLifecycleEvent).phase === 'ready';
@@ -141,7 +162,8 @@ export async function main(argv: readonly string[]): Promise<void> {
 
 /**
  * Core services that read the running instance: request log, log reopening, metrics (the
- * `prometheus` listener), the stats server; the emperor link plugs in here.
+ * `prometheus` listener), the stats server. (The emperor link attaches before boot: it must see the
+ * first `ready`.)
  */
 function startServices(master: Master, log: Logger): void {
   if (!master.current) return;

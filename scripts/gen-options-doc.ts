@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { coreOptions } from '../core/config/core-options.js';
 import type { OptionSpec, OptionTable } from '../core/config/option.js';
 import { PluginRegistry } from '../core/plugin/registry.js';
+import { emperorOptions } from '../emperor/options.js';
 import { builtinPlugins } from '../plugins/index.js';
 
 function cell(text: string): string {
@@ -65,6 +66,13 @@ export function optionsDoc(): string {
   ];
   for (const d of registry.all())
     lines.push(...table(`Plugin \`${d.name}\` (${d.id})`, d.summary, d.options));
+  lines.push(
+    ...table(
+      'Emperor (`tsgi-emperor`, `tsgi --emperor`)',
+      'Options of the emperor process, which runs one tsgi instance per vassal.',
+      emperorOptions,
+    ),
+  );
   return `${lines.join('\n').trimEnd()}\n`;
 }
 

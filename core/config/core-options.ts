@@ -84,6 +84,9 @@ export const coreOptions = {
     aliases: ['plugins'],
   }),
   'plugin-dir': option.string({ help: 'accepted for compatibility: tsgi plugins are built in' }),
+  heartbeat: option.seconds({
+    help: 'under an emperor, send it a heartbeat every N seconds (0 = none); the emperor kills a vassal whose heartbeats stop',
+  }),
   socket: option.strings({
     help: 'bind a listener speaking the protocol `protocol` names (uwsgi by default: nginx uwsgi_pass)',
     short: 's',

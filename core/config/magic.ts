@@ -113,7 +113,8 @@ export interface MagicFs {
 
 /**
  * Fill the per-file variables for `filename` (as given, may end in `:section`), exactly as
- * `config_magic_table_fill()`: `%o` as given; for a scheme URL or `-` nothing else; otherwise
+ * `config_magic_table_fill()`: `%o` as given; for a scheme URL or `-` nothing else (except `%n` =
+ * NAME for `emperor://NAME`, a tsgi decision); otherwise
  * `%p` (realpath, or cwd + "/" + name for a symlink given relatively), `%s %d %e %n %c %0..%9 %j %i %b`,
  * `%x` = the section after the last `:`; and, when `allowUppercase` and no earlier fill did it, the
  * uppercase copies `%O %D %S %P %C %E %N %X %I %J`. Mutates `table`.
@@ -128,6 +129,9 @@ export function fillFileMagic(
   allowUppercase: boolean,
 ): boolean {
   table.set('o', filename);
+  // tsgi's decision (DESIGN.md, Emperor): an in-band vassal's `%n` is its name (Redis field);
+  // uWSGI leaves `%n` untouched for `emperor://`.
+  if (configScheme(filename) === 'emperor') table.set('n', filename.slice('emperor://'.length));
   if (configScheme(filename) !== null || filename === '-') return false;
   const colon = filename.lastIndexOf(':');
   const name = colon >= 0 ? filename.slice(0, colon) : filename;

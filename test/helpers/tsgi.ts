@@ -111,8 +111,9 @@ export class TsgiProcess {
   /** Every pid this instance's master spawned that we have seen (for the no-leftovers check). */
   readonly seenPids = new Set<number>();
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-    this.child = spawn(process.execPath, [TSGI_BIN, ...args], {
+  /** `opts.bin`: another built entry point (e.g. `dist/emperor/cli.js`); default `tsgi`. */
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string } = {}) {
+    this.child = spawn(process.execPath, [opts.bin ?? TSGI_BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
