@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import {
   bindListener,
@@ -17,6 +18,11 @@ import type { Generation } from './generation.js';
  */
 export class ListenerSet {
   private readonly byKey = new Map<string, Listener>();
+  /**
+   * Connections accepted by a listener that is not wired to an edge yet (bound at boot or by a
+   * reload, before its workers are ready): kept unread (listeners pause on connect) until `wire`.
+   */
+  private readonly parked = new Map<string, Set<Socket>>();
 
   constructor(private readonly log: Logger) {}
 
@@ -47,8 +53,9 @@ export class ListenerSet {
       for (const [i, spec] of gen.listens.entries()) {
         const key = keys[i]!;
         if (this.byKey.has(key)) continue;
-        const l = await bindListener(spec, key, { backlog, chmod, chown });
+        const l = await bindListener(spec, key, { backlog, chmod, chown, pauseOnConnect: true });
         this.byKey.set(key, l);
+        this.park(l);
         added.push(l);
         this.log.info(listeningLine(l.info));
       }
@@ -71,8 +78,33 @@ export class ListenerSet {
       const edge = gen.edges.get(spec.proto);
       if (!l || !edge) continue;
       l.server.removeAllListeners('connection');
-      l.server.on('connection', (socket) => edge.accept(socket, l.info, handle));
+      l.server.on('connection', (socket: Socket) => {
+        edge.accept(socket, l.info, handle);
+        socket.resume();
+      });
+      const waiting = this.parked.get(l.key);
+      this.parked.delete(l.key);
+      for (const socket of waiting ?? []) {
+        if (socket.destroyed) continue;
+        edge.accept(socket, l.info, handle);
+        socket.resume();
+      }
     }
+  }
+
+  private park(l: Listener): void {
+    const waiting = new Set<Socket>();
+    this.parked.set(l.key, waiting);
+    l.server.on('connection', (socket: Socket) => {
+      waiting.add(socket);
+      socket.on('error', () => {});
+      socket.once('close', () => waiting.delete(socket));
+    });
+  }
+
+  private dropParked(key: string): void {
+    for (const s of this.parked.get(key) ?? []) s.destroy();
+    this.parked.delete(key);
   }
 
   /** Close the listeners `gen` no longer has. */
@@ -83,6 +115,7 @@ export class ListenerSet {
       this.log.info(`tsgi: closing listener ${l.info.proto}://${l.info.bound} (removed from the config)`);
       closeListener(l, true, this.log);
       this.byKey.delete(key);
+      this.dropParked(key);
     }
   }
 
@@ -91,12 +124,14 @@ export class ListenerSet {
     for (const l of list) {
       closeListener(l, true, this.log);
       this.byKey.delete(l.key);
+      this.dropParked(l.key);
     }
   }
 
   /** Close every listener; unix sockets are removed with `vacuum`. */
   closeAll(vacuum: boolean): void {
     for (const l of this.byKey.values()) closeListener(l, vacuum, this.log);
+    for (const key of this.byKey.keys()) this.dropParked(key);
     this.byKey.clear();
   }
 }

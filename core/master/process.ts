@@ -35,16 +35,18 @@ export class Pidfiles {
 export function dropPrivileges(gen: Generation, log: Logger): void {
   const { uid: user, gid: group } = gen.core;
   if (!user && !group) return;
-  if (process.getuid?.() !== 0) {
-    log.warn('tsgi: uid/gid given but not running as root; not changing user');
-    return;
-  }
   const uid = user ? resolveUid(user, 'uid', gen.config.origin('uid')) : null;
   const gid = group
     ? resolveGid(group, 'gid', gen.config.origin('gid'))
     : uid !== null
       ? primaryGid(uid)
       : null;
+  if (process.getuid?.() !== 0) {
+    // Already the requested user (a vassal started as its owner): nothing to do, nothing to say.
+    const same = (uid === null || uid === process.getuid?.()) && (gid === null || gid === process.getgid?.());
+    if (!same) log.warn('tsgi: uid/gid given but not running as root; not changing user');
+    return;
+  }
   if (gid !== null) {
     process.setgroups?.([gid]);
     process.setgid?.(gid);

@@ -22,6 +22,11 @@ export interface BindOptions {
   readonly chmod: number | null;
   /** `user[:group]` owner for unix sockets, or null. */
   readonly chown: { uid: number; gid: number } | null;
+  /**
+   * Accepted connections start paused: nothing is read until the taker calls `resume()` (the
+   * master's listeners, so a connection accepted before an edge is wired waits unread).
+   */
+  readonly pauseOnConnect?: boolean;
 }
 
 /**
@@ -58,7 +63,11 @@ export async function bindListener(spec: ListenSpec, key: string, opts: BindOpti
   const addr = parseAddress(spec.address, `${spec.proto}-socket`, spec.origin);
   // allowHalfOpen: a client that half-closes after its request (nc, some proxies) still gets the response;
   // edges end their sockets themselves.
-  const server = createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true });
+  const server = createServer({
+    noDelay: true,
+    pauseOnConnect: opts.pauseOnConnect ?? false,
+    allowHalfOpen: true,
+  });
   if (addr.kind === 'unix') await removeStaleSocket(addr.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
