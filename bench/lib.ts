@@ -312,3 +312,10 @@ export function markdownTable(header: string[], rows: Array<Array<string | numbe
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** A numeric `--name N` command-line option of a bench script, or `dflt`. */
+export function benchOption(name: string, dflt: number): number {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+}

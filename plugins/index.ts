@@ -1,4 +1,7 @@
 import type { PluginDescriptor } from '../core/plugin/types.js';
+import { frontPlugin } from '../router/front/index.js';
+import { routerPlugin } from '../router/index.js';
+import { subscribePlugin } from '../router/subscribe/index.js';
 import { cgiPlugin } from './cgi/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
@@ -22,4 +25,7 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   psgiPlugin,
   cgiPlugin,
   phpPlugin,
+  routerPlugin,
+  frontPlugin,
+  subscribePlugin,
 ];

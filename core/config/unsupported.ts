@@ -74,6 +74,27 @@ const ERROR_OPTIONS = new Set([
   'sharedarea',
   'queue',
   'legion',
+  // routing: error chains, header collection, router mappers tsgi does not have
+  ...[
+    '',
+    '-status',
+    '-host',
+    '-uri',
+    '-qs',
+    '-remote-addr',
+    '-user-agent',
+    '-remote-user',
+    '-referer',
+    '-label',
+    '-if',
+    '-if-not',
+    '-run',
+  ].map((s) => `error-route${s}`),
+  'collect-header',
+  'pull-header',
+  ...['http', 'fastrouter'].flatMap((r) =>
+    ['use-cache', 'use-pattern', 'use-base', 'use-code-string', 'use-socket'].map((m) => `${r}-${m}`),
+  ),
   // emperor features tsgi-emperor does not have
   'emperor-on-demand-extension',
   'emperor-on-demand-ext',

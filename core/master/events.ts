@@ -1,5 +1,5 @@
 import diagnostics_channel from 'node:diagnostics_channel';
-import type { StreamOutcome, WorkerExit } from '../plugin/types.js';
+import type { ListenerInfo, StreamOutcome, WorkerExit } from '../plugin/types.js';
 import type { TsgiRequest } from '../request/request.js';
 import type { Worker } from './worker.js';
 
@@ -101,6 +101,8 @@ export interface MasterLifecycleEvent {
   readonly phase: 'ready' | 'reloaded' | 'chain-reloaded' | 'reload-failed' | 'stopping';
   readonly generation: number;
   readonly detail?: string;
+  /** On `ready`, `reloaded` and `chain-reloaded`: the bound listeners (real ports for `:0`), e.g. for subscriptions. */
+  readonly listeners?: readonly ListenerInfo[];
 }
 
 export const channels = {

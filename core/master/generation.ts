@@ -55,7 +55,7 @@ export function generationWorkers(gen: Generation): Worker[] {
 
 /**
  * Create and provision a generation's plugins and check that the config describes a servable
- * instance (at least one listener; exactly one app unless `need-app` is off or a hook can answer).
+ * instance (at least one listener; exactly one app unless `need-app` is off or a hook answers every request, as a front router does).
  * @throws {ConfigError} for an instance that cannot serve; {PluginError} when provisioning fails.
  */
 export async function createGeneration(
@@ -92,7 +92,7 @@ export async function createGeneration(
     );
   const hooks = plugins.all('request-hook').map((h) => h.contract);
   const runner = runners[0]?.contract ?? null;
-  if (!runner && core['need-app'] && hooks.length === 0)
+  if (!runner && core['need-app'] && !hooks.some((h) => h.answersAll))
     throw new ConfigError(
       'TSGI_ERR_CONFIG_APP',
       'no app is configured: give wsgi-file or module (or node-app, psgi, php-docroot, cgi; or set need-app = false)',

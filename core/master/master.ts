@@ -4,8 +4,15 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { formatOrigin, TsgiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from '../net/listeners.js';
+import { runRequestHooks } from '../plugin/hooks.js';
 import type { PluginRegistry } from '../plugin/registry.js';
-import type { EdgeProtocol, RequestHandler, StreamOutcome, WorkerExit } from '../plugin/types.js';
+import type {
+  EdgeProtocol,
+  ListenerInfo,
+  RequestHandler,
+  StreamOutcome,
+  WorkerExit,
+} from '../plugin/types.js';
 import { postBuffer } from '../request/post-buffering.js';
 import type { TsgiRequest } from '../request/request.js';
 import { type ResponseSink, sendError } from '../request/sink.js';
@@ -132,7 +139,17 @@ export class Master {
       sendError(sink, 503, 'instance is not ready');
       return;
     }
-    for (const hook of gen.hooks) if (hook.onRequest(req, sink) === 'handled') return;
+    if (gen.hooks.length > 0) runRequestHooks(gen.hooks, req, sink, this.dispatch);
+    else this.dispatch(req, sink);
+  };
+
+  /** After the hooks: a worker of the current generation (queued when all are busy). */
+  private readonly dispatch: RequestHandler = (req: TsgiRequest, sink: ResponseSink): void => {
+    const gen = this.table.current;
+    if (!gen) {
+      sendError(sink, 503, 'instance is not ready');
+      return;
+    }
     if (!gen.runner) {
       sendError(sink, 404, 'no app is configured on this instance');
       return;
@@ -172,6 +189,10 @@ export class Master {
     return this.listeners.all();
   }
 
+  private boundInfos(): ListenerInfo[] {
+    return this.boundListeners().map((l) => l.info);
+  }
+
   /** The attached daemons (`attach-daemon`), for stats. */
   attachedDaemons(): DaemonInfo[] {
     return this.services.daemonList();
@@ -207,7 +228,11 @@ export class Master {
       this.cycleTimer = setInterval(() => this.cycle(), MASTER_CYCLE_MS);
       this.cycleTimer.unref();
       this.log.info(`tsgi: ready (pid ${process.pid}, ${gen.workers.size} worker(s))`);
-      publish(channels.lifecycle, () => ({ phase: 'ready', generation: gen.n }));
+      publish(channels.lifecycle, () => ({
+        phase: 'ready',
+        generation: gen.n,
+        listeners: this.boundInfos(),
+      }));
     } catch (err) {
       this.fatal((err as Error).message);
     }
@@ -702,7 +727,11 @@ export class Master {
     }
     this.switchTo(gen, opts.brutal ?? false);
     this.log.info(`tsgi: reload done (generation ${gen.n}, ${gen.workers.size} worker(s))`);
-    publish(channels.lifecycle, () => ({ phase: 'reloaded', generation: gen.n }));
+    publish(channels.lifecycle, () => ({
+      phase: 'reloaded',
+      generation: gen.n,
+      listeners: this.boundInfos(),
+    }));
   }
 
   /**
@@ -763,7 +792,11 @@ export class Master {
     this.maybeDropGeneration(old);
     if (this.table.current !== next) return;
     this.log.info(`tsgi: chain reload done (generation ${next.n}, ${replaced} worker(s) replaced)`);
-    publish(channels.lifecycle, () => ({ phase: 'chain-reloaded', generation: next.n }));
+    publish(channels.lifecycle, () => ({
+      phase: 'chain-reloaded',
+      generation: next.n,
+      listeners: this.boundInfos(),
+    }));
   }
 
   private reloadFailed(old: Generation, detail: string): void {

@@ -133,13 +133,27 @@ export interface EdgeProtocol {
 /** The instance's entry point for a parsed request. It always answers through `sink`, exactly once. */
 export type RequestHandler = (req: TsgiRequest, sink: ResponseSink) => void;
 
-/** A hook on the request path before dispatch. */
+/**
+ * What a request hook decided about a request:
+ * - `'handled'`: the hook answered (or will answer) it through the sink it was given;
+ * - `'continue'`: pass it on (the next hook, finally a worker) with the same sink;
+ * - `{ sink }`: pass it on, answered through this sink instead: the hook wraps the sink it was given
+ *   to see or change the response (response-side routing rules, header rules).
+ */
+export type HookVerdict = 'handled' | 'continue' | { readonly sink: ResponseSink };
+
+/** A hook on the request path before dispatch (internal routing, static files, a front router). */
 export interface RequestHook {
   /**
-   * Inspect or change the request; answer it through `sink` and return `'handled'`, or return
-   * `'continue'` to let the next hook (and finally a worker) have it.
+   * True when the hook answers every request it is given (a front router proxying to upstreams),
+   * so the instance serves without an app even with `need-app` on.
    */
-  onRequest(req: TsgiRequest, sink: ResponseSink): 'continue' | 'handled';
+  readonly answersAll?: boolean;
+  /**
+   * Inspect or change the request (its vars), then decide: synchronously, or with a promise when
+   * the decision needs I/O (a password file, Redis, a file's metadata). A promise must not reject.
+   */
+  onRequest(req: TsgiRequest, sink: ResponseSink): HookVerdict | Promise<HookVerdict>;
 }
 
 /**

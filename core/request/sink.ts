@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /**
  * Where a response goes: the edge protocol's side of a request. Calls come in order
@@ -31,6 +32,13 @@ export interface ResponseSink {
   onDrain(cb: () => void): void;
   /** Register the callback for the client going away before `end`; called at most once. */
   onAbort(cb: () => void): void;
+  /**
+   * Present when the request asked to switch protocols (HTTP/1.1 `Upgrade`, RFC 9110 §7.8, e.g. a
+   * WebSocket handshake) and the edge can hand its connection over: take the client connection and
+   * the bytes already read after the request head. The sink must not be used afterwards. Null when
+   * a head was already sent or the connection was taken.
+   */
+  takeover?(): { readonly socket: Duplex; readonly head: Buffer } | null;
 }
 
 /**

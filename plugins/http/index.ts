@@ -3,6 +3,8 @@ import { type OptionSpec, option } from '../../core/config/option.js';
 import { ConfigError } from '../../core/errors.js';
 import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
+import { HttpUpstreamClient } from './client.js';
+import './contract.js';
 import { HttpEdge } from './server.js';
 
 /**
@@ -51,10 +53,13 @@ export const httpOptions = {
   }),
 } as const;
 
+/** Largest response head accepted from an HTTP upstream, bytes (as the uwsgi client's). */
+const UPSTREAM_HEAD_BYTES = 64 * 1024;
+
 /** The largest header block node:http accepts by default, bytes; tsgi's HTTP default. */
 const DEFAULT_HTTP_HEADER_BYTES = 16 * 1024;
 
-/** The HTTP protocol plugin: server side (client side for upstreams comes with the router). */
+/** The HTTP protocol plugin: server side (listeners) and client side (`http-client`, for upstreams). */
 export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
   id: 'protocol.http',
   name: 'http',
@@ -78,7 +83,13 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     add('http');
     if (socketProtocol(config) === 'http')
       listeners.push(...listenSpecs(config, 'http', 'socket', core.socket));
-    if (listeners.length === 0) return { provides: {} };
+    const client = new HttpUpstreamClient({
+      connectTimeoutMs: core['socket-timeout'] * 1000,
+      readTimeoutMs: options['http-timeout'] * 1000,
+      maxHeadBytes: UPSTREAM_HEAD_BYTES,
+    });
+    const cleanup = async () => client.close();
+    if (listeners.length === 0) return { provides: { 'http-client': client }, cleanup };
     const edge = new HttpEdge(
       {
         listeners,
@@ -90,6 +101,6 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
       },
       log,
     );
-    return { provides: { edge } };
+    return { provides: { edge, 'http-client': client }, cleanup };
   },
 };

@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { RequestError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
 import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
 import { TsgiRequest } from '../../core/request/request.js';
 import { HttpSink, IncomingBody } from './sink.js';
+import { UpgradeSink } from './upgrade.js';
 import { refuse } from './validate.js';
 import { buildVars, type ListenerVars } from './vars.js';
 
@@ -73,6 +75,11 @@ export class HttpEdge implements EdgeProtocol {
       socket.on('error', () => {});
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
+    // Upgrade requests (WebSocket handshakes): node hands the raw connection over; the request goes
+    // through the same handler with a sink that can give the connection away (router passthrough).
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     // Connections are injected (the master owns the listening sockets); 'listening' starts node's
     // header-timeout checks for them.
     this.server.emit('listening');
@@ -149,6 +156,22 @@ export class HttpEdge implements EdgeProtocol {
     state.body = body;
     this.inflight.set(res, state);
     handle(new TsgiRequest(vars, body, contentLength, 'http'), sink);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const lv = this.listenerVars.get(req.socket);
+    const handle = this.handle;
+    const sink = new UpgradeSink(socket, head);
+    if (!lv || !handle || this.draining) {
+      sink.fail(503, 'the instance is stopping');
+      return;
+    }
+    const refusal = refuse(req);
+    if (refusal) {
+      sink.fail(refusal.status, refusal.detail);
+      return;
+    }
+    handle(new TsgiRequest(buildVars(req, lv), null, 0, 'http'), sink);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {

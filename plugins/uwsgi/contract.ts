@@ -1,3 +1,4 @@
+import type { EdgeProtocol, ListenSpec } from '../../core/plugin/types.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
 import type { ForwardOptions, ForwardResult, UpstreamClient } from '../../core/request/upstream.js';
@@ -42,9 +43,20 @@ export interface UwsgiClient extends UpstreamClient {
   ping(address: string, timeoutMs: number): Promise<boolean>;
 }
 
+/**
+ * The uwsgi protocol's server side for listeners another plugin owns (the router's `fastrouter`):
+ * an edge over those listen specs with this instance's limits (`buffer-size`, `limit-post`,
+ * `socket-timeout`). The owner passes the edge its own request handler.
+ */
+export interface UwsgiServer {
+  edge(listeners: ListenSpec[]): EdgeProtocol;
+}
+
 declare module '../../core/plugin/types.js' {
   interface Contracts {
     /** The uwsgi protocol client (provided by the `uwsgi` plugin). */
     'uwsgi-client': UwsgiClient;
+    /** The uwsgi protocol server for other plugins' listeners (provided by the `uwsgi` plugin). */
+    'uwsgi-server': UwsgiServer;
   }
 }

@@ -3,6 +3,7 @@ import { option } from '../../core/config/option.js';
 import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { PluginDescriptor } from '../../core/plugin/types.js';
 import { UwsgiUpstreamClient } from './client.js';
+import type { UwsgiServer } from './contract.js';
 import { UwsgiEdge } from './server.js';
 
 /** Options of the uwsgi protocol plugin (`socket` itself is a core option: its protocol follows `protocol`). */
@@ -19,8 +20,8 @@ export const DEFAULT_MAX_HEAD_BYTES = 64 * 1024;
 
 /**
  * The uwsgi protocol plugin: the edge for `socket` (when `protocol` is uwsgi or absent) and
- * `uwsgi-socket` listeners, and the `uwsgi-client` contract for upstreams (router proxy actions,
- * subscriptions).
+ * `uwsgi-socket` listeners, the `uwsgi-client` contract for upstreams (router proxy actions,
+ * subscriptions) and the `uwsgi-server` contract for listeners other plugins own (fastrouter).
  */
 export const uwsgiPlugin: PluginDescriptor<typeof uwsgiOptions> = {
   id: 'protocol.uwsgi',
@@ -40,16 +41,14 @@ export const uwsgiPlugin: PluginDescriptor<typeof uwsgiOptions> = {
       readTimeoutMs: DEFAULT_READ_TIMEOUT_MS,
       maxHeadBytes: DEFAULT_MAX_HEAD_BYTES,
     });
-    if (listeners.length === 0) return { provides: { 'uwsgi-client': client } };
-    const edge = new UwsgiEdge(
-      {
-        listeners,
-        bufferSizeBytes: core['buffer-size'],
-        limitPostBytes: core['limit-post'],
-        socketTimeoutMs: timeoutMs,
-      },
-      log,
-    );
-    return { provides: { edge, 'uwsgi-client': client } };
+    const limits = {
+      bufferSizeBytes: core['buffer-size'],
+      limitPostBytes: core['limit-post'],
+      socketTimeoutMs: timeoutMs,
+    };
+    const server: UwsgiServer = { edge: (specs) => new UwsgiEdge({ listeners: specs, ...limits }, log) };
+    if (listeners.length === 0) return { provides: { 'uwsgi-client': client, 'uwsgi-server': server } };
+    const edge = new UwsgiEdge({ listeners, ...limits }, log);
+    return { provides: { edge, 'uwsgi-client': client, 'uwsgi-server': server } };
   },
 };

@@ -1,6 +1,7 @@
 import { type IncomingMessage, request } from 'node:http';
 import { Duplex } from 'node:stream';
 import { type CgiHeadError, CgiHeadReader } from '../../core/request/cgi-head.js';
+import { endToEndHeaders } from '../../core/request/headers.js';
 
 /**
  * Reading the response a uwsgi server sends back: raw HTTP/1.x (`HTTP/1.1 200 OK`, headers, body
@@ -20,32 +21,6 @@ export interface ResponseEvents {
   end(): void;
   /** A malformed or truncated response (`code` TSGI_ERR_UPSTREAM_PROTOCOL or TSGI_ERR_UPSTREAM_CLOSED). */
   error(code: 'TSGI_ERR_UPSTREAM_PROTOCOL' | 'TSGI_ERR_UPSTREAM_CLOSED', message: string): void;
-}
-
-/** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** Drop hop-by-hop headers (and those a Connection header names) from a flat list. */
-export function endToEndHeaders(raw: readonly string[]): string[] {
-  const named = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2)
-    if (raw[i]!.toLowerCase() === 'connection')
-      for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
-    out.push(raw[i]!, raw[i + 1]!);
-  }
-  return out;
 }
 
 /** Content-Length of a header list when it is one plain number, else -1. */

@@ -398,7 +398,13 @@ describe('prometheus metrics, measured by causing each event', () => {
       const metrics = await metricsUrl(tsgi);
       const r = await fetchRaw(`${tsgi.url()}/sleep?5`);
       assert.equal(r.status, 504);
-      const m = await scrapeUntil(metrics, (x) => v(x, 'tsgi_harakiri_total') === 1, 'harakiri counted');
+      const m = await scrapeUntil(
+        metrics,
+        (x) =>
+          v(x, 'tsgi_harakiri_total') === 1 &&
+          v(x, 'tsgi_worker_respawns_total', { reason: 'harakiri' }) === 1,
+        'harakiri and its respawn counted (the respawn follows the kill)',
+      );
       assert.equal(v(m, 'tsgi_worker_respawns_total', { reason: 'harakiri' }), 1);
       assert.equal(v(m, 'tsgi_requests_total', { proto: 'http', code: '5xx' }), 1);
       const doc = await stats(await statsAddr(tsgi));

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { endToEndHeaders, UwsgiResponseReader } from '../../../../plugins/uwsgi/response.js';
+import { endToEndHeaders } from '../../../../core/request/headers.js';
+import { UwsgiResponseReader } from '../../../../plugins/uwsgi/response.js';
 import { splitAt } from '../../../helpers/arbitraries.js';
 
 interface Got {

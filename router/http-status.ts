@@ -1,0 +1,61 @@
+/**
+ * uWSGI's status reason table (core/init.c `hsc[]`, uWSGI 2.0): the reason phrase the router writes
+ * for a bare status code (`return:403`, `break:404`), and the set of codes `return` accepts.
+ */
+const REASONS: ReadonlyMap<number, string> = new Map<number, string>([
+  [200, 'OK'],
+  [302, 'Found'],
+  [404, 'Not Found'],
+  [500, 'Internal Server Error'],
+  [301, 'Moved Permanently'],
+  [304, 'Not Modified'],
+  [303, 'See Other'],
+  [403, 'Forbidden'],
+  [307, 'Temporary Redirect'],
+  [401, 'Unauthorized'],
+  [400, 'Bad Request'],
+  [405, 'Method Not Allowed'],
+  [408, 'Request Timeout'],
+  [100, 'Continue'],
+  [101, 'Switching Protocols'],
+  [201, 'Created'],
+  [202, 'Accepted'],
+  [203, 'Non-Authoritative Information'],
+  [204, 'No Content'],
+  [205, 'Reset Content'],
+  [206, 'Partial Content'],
+  [300, 'Multiple Choices'],
+  [305, 'Use Proxy'],
+  [402, 'Payment Required'],
+  [406, 'Not Acceptable'],
+  [407, 'Proxy Authentication Required'],
+  [409, 'Conflict'],
+  [410, 'Gone'],
+  [411, 'Length Required'],
+  [412, 'Precondition Failed'],
+  [413, 'Request Entity Too Large'],
+  [414, 'Request-URI Too Long'],
+  [415, 'Unsupported Media Type'],
+  [416, 'Requested Range Not Satisfiable'],
+  [417, 'Expectation Failed'],
+  [418, "I'm a teapot"],
+  [422, 'Unprocessable Entity'],
+  [425, 'Too Early'],
+  [426, 'Upgrade Required'],
+  [428, 'Precondition Required'],
+  [429, 'Too Many Requests'],
+  [431, 'Request Header Fields Too Large'],
+  [451, 'Unavailable For Legal Reasons'],
+  [501, 'Not Implemented'],
+  [502, 'Bad Gateway'],
+  [503, 'Service Unavailable'],
+  [504, 'Gateway Timeout'],
+  [505, 'HTTP Version Not Supported'],
+  [509, 'Bandwidth Limit Exceeded'],
+  [511, 'Network Authentication Required'],
+]);
+
+/** The reason phrase uWSGI writes for `status`, or undefined for a code it does not know. */
+export function statusReason(status: number): string | undefined {
+  return REASONS.get(status);
+}
