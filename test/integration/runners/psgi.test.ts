@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { describe, test } from 'node:test';
 import { multipart } from '../../helpers/multipart.js';
+import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
+import { sampleValue } from '../../helpers/prometheus.js';
 import {
   alive,
   FIXTURES,
@@ -210,6 +212,54 @@ describe('psgi runner: a real Plack app (with Plack::Middleware::Lint)', { skip 
         10_000,
         'the respawned worker',
       );
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('recycling (max-requests) and SIGHUP (in-flight requests finish), counted in the metrics', async () => {
+    const tsgi = await start([
+      '--processes',
+      '2',
+      '--max-requests',
+      '3',
+      '--min-worker-lifetime',
+      '0',
+      '--prometheus',
+      '127.0.0.1:0',
+    ]);
+    try {
+      const base = tsgi.url();
+      const seen = new Set<number>();
+      for (let i = 0; i < 6; i++) seen.add(Number((await fetchRaw(`${base}/pid`)).text));
+      await tsgi.waitForLine(/recycling worker \d \(pid \d+\): max-requests reached \(3 >= 3\)/);
+      await tsgi.waitForLine(/worker \d \(pid \d+\) exited \(max-requests, exit code 0\)/);
+      let recycled = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_worker_respawns_total', { reason: 'max-requests' }) >= 1,
+        'the recycling counted',
+      );
+      assert.equal(sampleValue(recycled, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
+
+      const old = new Set(tsgi.workerPids());
+      const slow = [fetchRaw(`${base}/sleep?s=1.5`), fetchRaw(`${base}/sleep?s=1.5`)];
+      await new Promise((r) => setTimeout(r, 300));
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload done/);
+      for (const r of await Promise.all(slow)) {
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'slept');
+      }
+      const now = Number((await fetchRaw(`${base}/pid`)).text);
+      assert.ok(!old.has(now), 'a new worker answers after the reload');
+      await waitFor(() => [...old].every((p) => !alive(p)), 10_000, 'old workers to exit');
+      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
+      recycled = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_worker_respawns_total', { reason: 'reload' }) >= 2,
+        'the reload counted',
+      );
+      assert.equal(sampleValue(recycled, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
