@@ -238,8 +238,12 @@ export class CgiRun {
       void x.result.then(() => {
         if (this.child === child) linger = setTimeout(() => this.killGroup('SIGKILL'), this.s.timeoutMs);
       });
-      child.on('close', () => {
+      child.on('close', (code, signal) => {
         if (linger) clearTimeout(linger);
+        if (code || signal)
+          this.s.log.warn(
+            `tsgi: cgi: ${s.file} (pid ${child.pid}) ${signal ? `killed by ${signal}` : `exited with status ${code}`}`,
+          );
         this.child = null;
         this.group = 0;
         resolve(x.done ? null : local);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
+import { sampleValue } from '../../helpers/prometheus.js';
 import {
   alive,
   FIXTURES,
@@ -267,6 +269,68 @@ describe('cgi runner: shell, Python and Perl scripts', { skip }, () => {
         10_000,
         'a replacement slot',
       );
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+      dir.cleanup();
+    }
+  });
+
+  test('slots are supervised like workers: recycling, SIGHUP with a script in flight, metrics', async () => {
+    const dir = tempDir();
+    const tsgi = await start(
+      [
+        '--processes',
+        '2',
+        '--max-requests',
+        '3',
+        '--min-worker-lifetime',
+        '0',
+        '--harakiri',
+        '3',
+        '--cgi-timeout',
+        '30',
+        '--prometheus',
+        '127.0.0.1:0',
+      ],
+      { CGI_PID_DIR: dir.path },
+    );
+    try {
+      const base = tsgi.url();
+      for (let i = 0; i < 6; i++) assert.equal((await fetchRaw(`${base}/cgi-bin/status.sh`)).status, 418);
+      await tsgi.waitForLine(/recycling worker \d \(pid \d+\): max-requests reached \(3 >= 3\)/);
+      await tsgi.waitForLine(/worker \d \(pid \d+\) exited \(max-requests, exit code 0\)/);
+
+      // a reload lets the running script finish its output on the old slot
+      const slow = fetchRaw(`${base}/cgi-bin/slow.sh`);
+      await new Promise((r) => setTimeout(r, 300));
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload done/);
+      const r = await slow;
+      assert.equal(r.status, 200);
+      assert.match(r.text, /tick 0\n[^]*tick 9\n$/);
+      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
+
+      // a script killed from outside costs only its request; the slot goes on serving
+      const stuck = fetchRaw(`${base}/cgi-bin/forever.sh`);
+      await waitFor(() => existsSync(join(dir.path, 'forever-child.pid')), 5000, 'the script to start');
+      // its own session: the group id is the script's pid
+      process.kill(-Number(readFileSync(join(dir.path, 'forever.pid'), 'utf8')), 'SIGKILL');
+      const killed = await stuck;
+      assert.equal(killed.status, 500, 'end of script output before headers');
+      await tsgi.waitForLine(/cgi: .*forever\.sh \(pid \d+\) killed by SIGKILL/);
+      assert.equal((await fetchRaw(`${base}/cgi-bin/status.sh`)).status, 418);
+
+      assert.equal((await fetchRaw(`${base}/cgi-bin/forever.sh`)).status, 504);
+      const metrics = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) =>
+          sampleValue(m, 'tsgi_harakiri_total') === 1 &&
+          sampleValue(m, 'tsgi_worker_respawns_total', { reason: 'harakiri' }) === 1,
+        'the harakiri counted',
+      );
+      assert.ok(sampleValue(metrics, 'tsgi_worker_respawns_total', { reason: 'max-requests' }) >= 1);
+      assert.equal(sampleValue(metrics, 'tsgi_worker_respawns_total', { reason: 'reload' }), 2);
+      assert.equal(sampleValue(metrics, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
     } finally {
       assert.equal(await tsgi.stop(), 0);
       dir.cleanup();
