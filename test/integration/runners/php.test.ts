@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { multipart } from '../../helpers/multipart.js';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
@@ -183,6 +184,24 @@ describe('php runner: real PHP scripts in php-cgi workers', { skip }, () => {
       await tsgi.waitForLine(/PHP security error: .*php-outside\/evil\.php is not under the document root/);
       const txt = await fetchRaw(`${base}/notes.txt`);
       assert.equal(txt.status, 403, 'a file that is not .php is never run by PHP');
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('static files beside the scripts served by the router (check-static, static-skip-ext)', async () => {
+    const tsgi = await start(['--check-static', DOCROOT, '--static-skip-ext', '.php']);
+    try {
+      const base = tsgi.url();
+      const css = await fetchRaw(`${base}/assets/style.css`);
+      assert.equal(css.status, 200);
+      assert.match(String(css.headers['content-type']), /^text\/css/);
+      assert.equal(css.text, readFileSync(`${DOCROOT}/assets/style.css`, 'utf8'));
+      assert.equal((await fetchRaw(`${base}/notes.txt`)).status, 200);
+      const php = await fetchRaw(`${base}/status.php`);
+      assert.equal(php.status, 418);
+      assert.doesNotMatch(php.text, /<\?php/, 'a .php file is run, never sent as a file');
+      assert.equal((await fetchRaw(`${base}/sub/`)).text, 'sub index, SCRIPT_NAME=/sub/index.php\n');
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
