@@ -1,8 +1,9 @@
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { StreamOutcome, WorkerChannel } from '../../core/plugin/types.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
-import { requestHeaders, requestTarget, responseHeaders } from './headers.js';
+import { rawResponseHead, requestHeaders, requestTarget, responseHeaders } from './headers.js';
 
 /** Largest response head accepted from a worker, bytes (node's llhttp limit on the client side). */
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -22,10 +23,19 @@ interface Exchange {
  * headers (hop-by-hop ones removed) and body drive the sink with backpressure. A connection error
  * before the head is a 502, after it a reset; the client leaving (or harakiri) destroys that
  * connection, which is how an HTTP server learns a request was cancelled.
+ *
+ * An upgrade request (a WebSocket handshake, RFC 9110 §7.8) whose edge can hand its connection
+ * over (`sink.takeover`) goes out on a connection of its own with `Connection: Upgrade`; when the
+ * worker answers 101 the client connection and that one are joined byte for byte, and the request
+ * is over for the master (logged as 101, its slot free, out of harakiri's reach) while the tunnel
+ * lives on until either side closes it, or until `close()` (the worker retired or gone). Any other
+ * answer is relayed like a normal response.
  */
 export class HttpChannel implements WorkerChannel {
   private readonly agent: Agent;
   private readonly open_ = new Map<TsgiRequest, Exchange>();
+  /** Joined WebSocket (upgraded) connections: the client's side of each. */
+  private readonly tunnels = new Set<Duplex>();
   private closed = false;
 
   /**
@@ -47,14 +57,18 @@ export class HttpChannel implements WorkerChannel {
 
   open(req: TsgiRequest, sink: ResponseSink, done: (outcome: StreamOutcome) => void): void {
     const length = req.body ? req.contentLength : 0;
+    const upgrade = sink.takeover !== undefined && req.vars.has('HTTP_UPGRADE');
+    const headers = requestHeaders(req.vars, req.body ? length : -1);
+    if (upgrade) headers.push('Connection', 'Upgrade', 'Upgrade', req.var('HTTP_UPGRADE'));
     let creq: ClientRequest;
     try {
       creq = request({
-        agent: this.agent,
+        // an upgraded connection never goes back to the pool
+        agent: upgrade ? false : this.agent,
         socketPath: this.socketPath,
         method: req.var('REQUEST_METHOD') || 'GET',
         path: requestTarget(req.vars),
-        headers: requestHeaders(req.vars, req.body ? length : -1),
+        headers,
         setHost: false,
         maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
       });
@@ -68,6 +82,7 @@ export class HttpChannel implements WorkerChannel {
     const x: Exchange = { req, sink, done, creq, finished: false };
     this.open_.set(req, x);
     creq.on('response', (res) => this.onResponse(x, res));
+    if (upgrade) creq.on('upgrade', (res, socket, head) => this.onUpgraded(x, res, socket, head));
     creq.on('error', (err) => this.fail(x, 502, `worker connection failed: ${err.message}`, 'worker-lost'));
     sink.onAbort(() => {
       creq.destroy();
@@ -113,7 +128,43 @@ export class HttpChannel implements WorkerChannel {
     if (this.closed) return;
     this.closed = true;
     this.agent.destroy();
+    for (const t of this.tunnels) t.destroy();
     this.onClose();
+  }
+
+  /** The worker switched protocols: join the client's connection to the worker's, end the request. */
+  private onUpgraded(x: Exchange, res: IncomingMessage, worker: Duplex, head: Buffer): void {
+    const client = x.finished || this.closed ? null : (x.sink.takeover?.() ?? null);
+    if (!client) {
+      worker.destroy();
+      this.finish(x, 'client-gone');
+      return;
+    }
+    x.req.status = res.statusCode ?? 101;
+    const headers = responseHeaders(res.rawHeaders);
+    x.req.headerCount = headers.length / 2 + 2;
+    const text = rawResponseHead(x.req.status, res.statusMessage ?? '', [
+      ...headers,
+      'Connection',
+      'Upgrade',
+      'Upgrade',
+      res.headers.upgrade ?? '',
+    ]);
+    x.req.headerBytes = text.length;
+    client.socket.write(text, 'latin1');
+    if (head.length) client.socket.write(head);
+    if (client.head.length) worker.write(client.head);
+    this.tunnels.add(client.socket);
+    client.socket.once('close', () => this.tunnels.delete(client.socket));
+    for (const [from, to] of [
+      [client.socket, worker],
+      [worker, client.socket],
+    ] as const) {
+      from.on('error', () => to.destroy());
+      from.once('close', () => to.destroy());
+      from.pipe(to, { end: true });
+    }
+    this.finish(x, 'complete');
   }
 
   private onResponse(x: Exchange, res: IncomingMessage): void {

@@ -109,3 +109,13 @@ export function responseHeaders(raw: readonly string[]): string[] {
   }
   return out;
 }
+
+/**
+ * A raw HTTP/1.1 response head (status line, `name: value` lines, the empty line), latin-1: what
+ * goes to a client whose connection was taken over from its edge (a switched protocol's 101).
+ */
+export function rawResponseHead(status: number, reason: string, headers: readonly string[]): string {
+  let text = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i + 1 < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
 import { addressOf, freePort, hasNginx, type Nginx, startNginx } from '../../helpers/peers.js';
 import { sampleValue } from '../../helpers/prometheus.js';
@@ -305,6 +306,111 @@ describe('node runner: supervised like every worker', () => {
       // with one slot, the next request is served only if the abandoned one let go of it
       const r = await fetchRaw(`${base}/`, { timeoutMs: 5000 });
       assert.equal(r.status, 200);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+});
+
+/** A connected WebSocket client and the messages it receives, in order. */
+async function wsConnect(url: string): Promise<{ ws: WebSocket; next: () => Promise<Buffer | string> }> {
+  const ws = new WebSocket(url);
+  const queue: (Buffer | string)[] = [];
+  const waiting: ((m: Buffer | string) => void)[] = [];
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    const m = binary ? data : data.toString();
+    const w = waiting.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const next = () =>
+    new Promise<Buffer | string>((resolve, reject) => {
+      const m = queue.shift();
+      if (m !== undefined) return resolve(m);
+      waiting.push(resolve);
+      ws.once('close', () => reject(new Error('closed')));
+    });
+  return { ws, next };
+}
+
+function closed(ws: WebSocket): Promise<void> {
+  return ws.readyState === WebSocket.CLOSED
+    ? Promise.resolve()
+    : new Promise((r) => ws.once('close', () => r()));
+}
+
+describe('node runner: WebSockets (the ws package) through the master', () => {
+  test("handshake, text and 4 MiB binary echo; the tunnel holds no slot and is out of harakiri's reach", async () => {
+    const tsgi = await start(`${NODE}/ws-app.mjs`, ['--node-concurrency', '1', '--harakiri', '1']);
+    try {
+      const base = tsgi.url();
+      const wsUrl = `${base.replace('http:', 'ws:')}/chat?room=1`;
+      const { ws, next } = await wsConnect(wsUrl);
+      const pid = Number((await fetchRaw(`${base}/`)).text);
+      assert.equal(await next(), `hello /chat?room=1 from ${pid} for 127.0.0.1`);
+      ws.send('hi');
+      assert.equal(await next(), 'echo hi');
+      const big = Buffer.alloc(4 << 20, 7);
+      big.writeUInt32BE(0xdeadbeef, 1000);
+      ws.send(big);
+      assert.ok(big.equals((await next()) as Buffer));
+      await tsgi.waitForLine(/GET \/chat\?room=1 => generated .*\(HTTP\/1\.1 101\)/);
+      // one slot, harakiri 1 s: an open WebSocket neither blocks HTTP requests nor gets killed
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal((await fetchRaw(`${base}/`)).status, 200);
+      ws.send('still there');
+      assert.equal(await next(), 'echo still there');
+      assert.doesNotMatch(tsgi.output, /HARAKIRI/);
+      const second = await wsConnect(wsUrl);
+      assert.match(String(await second.next()), /^hello /);
+      second.ws.close();
+      ws.close();
+      await Promise.all([closed(ws), closed(second.ws)]);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test("a reload closes the old worker's WebSockets; new ones reach the new worker", async () => {
+    const tsgi = await start(`${NODE}/ws-app.mjs`);
+    try {
+      const base = tsgi.url();
+      const wsUrl = `${base.replace('http:', 'ws:')}/`;
+      const old = Number((await fetchRaw(`${base}/`)).text);
+      const { ws, next } = await wsConnect(wsUrl);
+      assert.match(String(await next()), new RegExp(`from ${old} `));
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload done/);
+      await closed(ws);
+      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
+      assert.ok(!alive(old));
+      const fresh = await wsConnect(wsUrl);
+      const hello = String(await fresh.next());
+      assert.match(hello, /^hello \/ from \d+ /);
+      assert.doesNotMatch(hello, new RegExp(`from ${old} `));
+      fresh.ws.close();
+      await closed(fresh.ws);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
+  test('an app without a WebSocket server refuses the handshake; plain requests go on', async () => {
+    const tsgi = await start(EXPRESS);
+    try {
+      const base = tsgi.url();
+      const ws = new WebSocket(`${base.replace('http:', 'ws:')}/`);
+      const refused = await new Promise<string>((resolve) => {
+        ws.once('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+        ws.once('error', (err) => resolve(`error ${err.message}`));
+        ws.once('open', () => resolve('open'));
+      });
+      assert.equal(refused, 'status 200', 'the app answered the request as a plain GET');
+      assert.equal((await fetchRaw(`${base}/pid`)).status, 200);
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
