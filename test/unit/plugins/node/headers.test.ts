@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   headerName,
+  rawResponseHead,
   requestHeaders,
   requestTarget,
   responseHeaders,
@@ -78,5 +79,13 @@ describe('node runner: CGI vars ↔ HTTP/1.1', () => {
       ]),
       ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '3'],
     );
+  });
+
+  test('a raw response head for a taken-over connection', () => {
+    assert.equal(
+      rawResponseHead(101, 'Switching Protocols', ['Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'x=']),
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x=\r\n\r\n',
+    );
+    assert.equal(rawResponseHead(101, '', []), 'HTTP/1.1 101 \r\n\r\n');
   });
 });
