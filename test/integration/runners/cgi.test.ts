@@ -307,7 +307,7 @@ describe('cgi runner: shell, Python and Perl scripts', { skip }, () => {
       await tsgi.waitForLine(/reload done/);
       const r = await slow;
       assert.equal(r.status, 200);
-      assert.match(r.text, /tick 0\n[^]*tick 9\n$/);
+      assert.match(r.text, /tick 0\n[\s\S]*tick 9\n$/);
       await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
 
       // a script killed from outside costs only its request; the slot goes on serving

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
 import { addressOf, freePort, hasNginx, type Nginx, startNginx } from '../../helpers/peers.js';
 import { sampleValue } from '../../helpers/prometheus.js';
+import { assertGracefulReload } from '../../helpers/reload.js';
 import { readStats } from '../../helpers/stats.js';
 import {
   alive,
@@ -270,20 +271,7 @@ describe('node runner: supervised like every worker', () => {
   test('SIGHUP: in-flight requests finish on the old workers, new workers take over', async () => {
     const tsgi = await start(EXPRESS, ['--processes', '2']);
     try {
-      const base = tsgi.url();
-      const old = new Set(tsgi.workerPids());
-      const slow = [fetchRaw(`${base}/sleep?ms=1500`), fetchRaw(`${base}/sleep?ms=1500`)];
-      await new Promise((r) => setTimeout(r, 200));
-      tsgi.signal('SIGHUP');
-      await tsgi.waitForLine(/reload done/);
-      for (const r of await Promise.all(slow)) {
-        assert.equal(r.status, 200);
-        assert.equal(r.text, 'slept');
-      }
-      const now = Number((await fetchRaw(`${base}/pid`)).text);
-      assert.ok(!old.has(now), 'a new worker answers after the reload');
-      await waitFor(() => [...old].every((p) => !alive(p)), 10_000, 'old workers to exit');
-      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
+      await assertGracefulReload(tsgi, '/sleep?ms=1500', 'slept', '/pid');
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }

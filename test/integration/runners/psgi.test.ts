@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { multipart } from '../../helpers/multipart.js';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
 import { sampleValue } from '../../helpers/prometheus.js';
+import { assertGracefulReload } from '../../helpers/reload.js';
 import {
   alive,
   FIXTURES,
@@ -241,19 +242,7 @@ describe('psgi runner: a real Plack app (with Plack::Middleware::Lint)', { skip 
       );
       assert.equal(sampleValue(recycled, 'tsgi_worker_respawns_total', { reason: 'crash' }), 0);
 
-      const old = new Set(tsgi.workerPids());
-      const slow = [fetchRaw(`${base}/sleep?s=1.5`), fetchRaw(`${base}/sleep?s=1.5`)];
-      await new Promise((r) => setTimeout(r, 300));
-      tsgi.signal('SIGHUP');
-      await tsgi.waitForLine(/reload done/);
-      for (const r of await Promise.all(slow)) {
-        assert.equal(r.status, 200);
-        assert.equal(r.text, 'slept');
-      }
-      const now = Number((await fetchRaw(`${base}/pid`)).text);
-      assert.ok(!old.has(now), 'a new worker answers after the reload');
-      await waitFor(() => [...old].every((p) => !alive(p)), 10_000, 'old workers to exit');
-      await tsgi.waitForLine(/exited \(reload, exit code 0\)/);
+      await assertGracefulReload(tsgi, '/sleep?s=1.5', 'slept', '/pid');
       recycled = await scrapeUntil(
         await metricsUrl(tsgi),
         (m) => sampleValue(m, 'tsgi_worker_respawns_total', { reason: 'reload' }) >= 2,
