@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -330,6 +331,76 @@ function closed(ws: WebSocket): Promise<void> {
     ? Promise.resolve()
     : new Promise((r) => ws.once('close', () => r()));
 }
+
+/** A Node app in a temp dir whose answers carry `version.txt` (read at load) and the worker's pid. */
+const VERSIONED_APP = `const fs = require('node:fs');
+const version = fs.readFileSync(__dirname + '/version.txt', 'utf8');
+const kept = [];
+module.exports = (req, res) => {
+  const mb = Number(new URL(req.url, 'http://x').searchParams.get('leak') ?? 0);
+  if (mb) kept.push(Buffer.alloc(mb << 20, 1));
+  res.end(version + ' ' + process.pid);
+};
+`;
+
+describe('node runner: deploys and memory, like every worker', () => {
+  test('a reload whose new code does not load is abandoned; a chain reload brings the fixed code in', async () => {
+    const dir = tempDir();
+    const app = join(dir.path, 'app.cjs');
+    const chain = join(dir.path, 'chain.touch');
+    writeFileSync(app, VERSIONED_APP);
+    writeFileSync(join(dir.path, 'version.txt'), 'v1');
+    writeFileSync(chain, '');
+    const tsgi = await start(app, ['--processes', '2', '--touch-chain-reload', chain]);
+    try {
+      const base = tsgi.url();
+      writeFileSync(app, 'throw new Error("broken deploy");\n');
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload abandoned/);
+      assert.match(tsgi.output, /Error: broken deploy/);
+      for (let i = 0; i < 4; i++) assert.match((await fetchRaw(`${base}/`)).text, /^v1 /);
+
+      writeFileSync(app, VERSIONED_APP);
+      writeFileSync(join(dir.path, 'version.txt'), 'v2');
+      const later = new Date(Date.now() + 2000);
+      utimesSync(chain, later, later);
+      await tsgi.waitForLine(/chain reload done \(generation \d+, 2 worker\(s\) replaced\)/, 30_000);
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) seen.add((await fetchRaw(`${base}/`)).text.split(' ')[0]!);
+      assert.deepEqual([...seen], ['v2']);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+      dir.cleanup();
+    }
+  });
+
+  test('reload-on-rss: a Node worker that grew too big is recycled after its request', async () => {
+    const dir = tempDir();
+    const app = join(dir.path, 'app.cjs');
+    writeFileSync(app, VERSIONED_APP);
+    writeFileSync(join(dir.path, 'version.txt'), 'v1');
+    const tsgi = await start(app, ['--reload-on-rss', '160', '--min-worker-lifetime', '0']);
+    try {
+      const base = tsgi.url();
+      const first = (await fetchRaw(`${base}/`)).text.split(' ')[1];
+      let replaced = false;
+      for (let i = 0; i < 20 && !replaced; i++) {
+        const r = await fetchRaw(`${base}/?leak=20`);
+        assert.equal(r.status, 200);
+        replaced = r.text.split(' ')[1] !== first;
+      }
+      assert.ok(replaced, 'the leaking worker was replaced');
+      assert.match(
+        tsgi.output,
+        /recycling worker 1 \(pid \d+\): reload-on-rss limit reached \(\d+ >= 167772160\)/,
+      );
+      await tsgi.waitForLine(/exited \(rss, exit code 0\)/);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+      dir.cleanup();
+    }
+  });
+});
 
 describe('node runner: WebSockets (the ws package) through the master', () => {
   test("handshake, text and 4 MiB binary echo; the tunnel holds no slot and is out of harakiri's reach", async () => {
