@@ -9,7 +9,7 @@ import { NodeWorker } from './process.js';
 /** Options of the Node runner (tsgi's own: uWSGI has no Node plugin; `node-app` is named in DESIGN.md). */
 export const nodeOptions = {
   'node-app': option.path({
-    help: 'serve this Node module (ESM or CommonJS): it exports a request listener (Express app, Koa `app.callback()`, `(req, res) => ...`, an http.Server) or calls `listen()` itself, which tsgi captures',
+    help: 'serve this Node module (ESM or CommonJS): it exports a request listener (Express app, Koa `app.callback()`, `(req, res) => ...`, an http.Server), a Fetch-style app (`fetch(Request)`, e.g. Hono) or calls `listen()` itself, which tsgi captures',
     origin: 'extension',
   }),
   'node-loader': option.strings({

@@ -10,13 +10,15 @@
  *
  * The app is a module (ESM or CommonJS) that either exports a request listener (`module.exports`,
  * `export default`, `exports.default`: an Express app, a plain `(req, res)` function, a Koa app
- * whose `callback()` is used, or an `http.Server`), or calls `listen(...)` on an `http.Server`
+ * whose `callback()` is used, an app with a Fetch-style `fetch(Request)` such as Hono's, or an
+ * `http.Server`), or calls `listen(...)` on an `http.Server`
  * itself: the first such call is captured and bound to the master's socket instead (Passenger's
  * way), so an unmodified `app.listen(3000)` works. Later servers listen where they asked.
  */
 import http from 'node:http';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
 interface WorkerConfig {
@@ -75,10 +77,64 @@ function served(mod: Record<string, unknown>): Listener | http.Server | null {
   for (const c of [def, def?.default, mod.handler, def?.handler]) {
     if (c instanceof http.Server) return c;
     if (typeof c === 'function') return c as Listener;
-    if (c && typeof c === 'object' && typeof (c as { callback?: unknown }).callback === 'function')
-      return (c as { callback: () => Listener }).callback();
+    if (!c || typeof c !== 'object') continue;
+    const o = c as { callback?: unknown; fetch?: unknown };
+    if (typeof o.callback === 'function') return (o as { callback: () => Listener }).callback();
+    if (typeof o.fetch === 'function') return fetchListener(o as FetchApp);
   }
   return null;
+}
+
+/** An app in the WHATWG Fetch shape (`export default app` of Hono, `{ fetch }` of Bun/Workers). */
+interface FetchApp {
+  fetch(request: Request): Response | Promise<Response>;
+}
+
+/**
+ * A request listener around a Fetch-style app: the Node request becomes a `Request` (the URL from
+ * `Host` and `X-Forwarded-Proto`, the body streamed, a signal aborted when the client leaves) and
+ * the `Response` is written back streaming (every `Set-Cookie` kept). A throw or a rejected promise
+ * is logged and answered 500 (or the connection reset once the head is out).
+ */
+function fetchListener(app: FetchApp): Listener {
+  return (req, res) => {
+    const scheme = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+    const headers = new Headers();
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    const aborter = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers, signal: aborter.signal };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+      init.duplex = 'half';
+    }
+    const failed = (err: unknown) => {
+      process.stderr.write(`${label}: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}\n`);
+      if (res.headersSent) res.destroy();
+      else {
+        res.statusCode = 500;
+        res.end();
+      }
+    };
+    Promise.resolve()
+      .then(() => app.fetch(new Request(`${scheme}://${req.headers.host ?? 'localhost'}${req.url}`, init)))
+      .then((response) => {
+        const out: string[] = [];
+        response.headers.forEach((value, name) => {
+          if (name !== 'set-cookie') out.push(name, value);
+        });
+        for (const c of response.headers.getSetCookie()) out.push('set-cookie', c);
+        res.writeHead(response.status, response.statusText, out);
+        if (!response.body) res.end();
+        else
+          Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
+            .on('error', failed)
+            .pipe(res);
+      }, failed);
+  };
 }
 
 function listening(s: http.Server): Promise<void> {

@@ -188,6 +188,38 @@ describe('node runner: app shapes', () => {
     }
   });
 
+  test("a Fetch-style app (Hono's shape): Request in with its body, Response out streamed, cookies kept", async () => {
+    const tsgi = await start(`${NODE}/fetch-app.mjs`);
+    try {
+      const base = tsgi.url();
+      const echo = await fetchRaw(`${base}/echo?x=1`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ pad: 'z'.repeat(100_000) }),
+      });
+      assert.equal(echo.status, 200);
+      assert.deepEqual(JSON.parse(echo.text), {
+        method: 'POST',
+        url: `http://${new URL(base).host}/echo?x=1`,
+        length: 100_010,
+        type: 'application/json',
+        forwardedFor: '127.0.0.1',
+      });
+      const made = await fetchRaw(`${base}/`);
+      assert.equal(made.status, 201);
+      assert.equal(made.text, 'created\n');
+      assert.deepEqual(made.headers['set-cookie'], ['a=1', 'b=2; Path=/']);
+      const streamed = await timedChunks(`${base}/stream`);
+      assert.equal(streamed.text, 'part 0\npart 1\npart 2\npart 3\npart 4\n');
+      assert.ok(streamed.at.length >= 3, `the parts arrived as written (${streamed.at.length} chunks)`);
+      assert.equal((await fetchRaw(`${base}/throw`)).status, 500);
+      await tsgi.waitForLine(/Error: fetch handler failed/);
+      assert.equal((await fetchRaw(`${base}/`)).status, 201);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+    }
+  });
+
   test('a TypeScript app through node-loader', async () => {
     const tsgi = await start(`${NODE}/ts-app.ts`, ['--node-loader', `${NODE}/ts-loader.mjs`]);
     try {
