@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { copyFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { multipart } from '../../helpers/multipart.js';
 import { metricsUrl, scrapeUntil } from '../../helpers/observe.js';
@@ -15,6 +17,7 @@ import {
   startTsgi,
   TsgiProcess as Tsgi,
   type TsgiProcess,
+  tempDir,
   waitFor,
 } from '../../helpers/tsgi.js';
 
@@ -182,6 +185,23 @@ describe('psgi runner: a real Plack app (with Plack::Middleware::Lint)', { skip 
       /could not load the app .*broken\.psgi:\n.*Global symbol "\$undeclared" requires/,
     );
     assert.match(tsgi.output, /the app could not be loaded/);
+  });
+
+  test('a reload onto a .psgi that no longer compiles is abandoned; the old workers keep serving', async () => {
+    const dir = tempDir();
+    const app = join(dir.path, 'app.psgi');
+    copyFileSync(`${FIXTURES}/psgi/plain.psgi`, app);
+    const tsgi = await start(['--perl-no-plack', '--processes', '2'], app);
+    try {
+      copyFileSync(`${FIXTURES}/psgi/broken.psgi`, app);
+      tsgi.signal('SIGHUP');
+      await tsgi.waitForLine(/reload abandoned/);
+      assert.match(tsgi.output, /Global symbol "\$undeclared" requires/);
+      for (let i = 0; i < 4; i++) assert.match((await fetchRaw(`${tsgi.url()}/`)).text, /^plain psgi/);
+    } finally {
+      assert.equal(await tsgi.stop(), 0);
+      dir.cleanup();
+    }
   });
 
   test('supervision: harakiri (504, replaced), kill -9 (502, respawned)', async () => {
