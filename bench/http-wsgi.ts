@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import {
   BENCH,
+  benchOption,
   freePort,
   have,
   type LoadResult,
@@ -21,14 +22,9 @@ import {
   stopServer,
 } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 10);
-const WORKERS = opt('workers', 2);
-const CONNECTIONS = opt('connections', 50);
+const SECONDS = benchOption('seconds', 10);
+const WORKERS = benchOption('workers', 2);
+const CONNECTIONS = benchOption('connections', 50);
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const APPS = join(BENCH, 'apps');
 

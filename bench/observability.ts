@@ -30,6 +30,7 @@ import { Tallies } from '../core/metrics/tally.js';
 import { TsgiRequest } from '../core/request/request.js';
 import {
   BENCH,
+  benchOption,
   freePort,
   have,
   type LoadResult,
@@ -42,16 +43,11 @@ import {
   stopServer,
 } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 5);
-const WORKERS = opt('workers', 2);
-const CONNECTIONS = opt('connections', 50);
+const SECONDS = benchOption('seconds', 5);
+const WORKERS = benchOption('workers', 2);
+const CONNECTIONS = benchOption('connections', 50);
 /** Rounds over all cases, interleaved; each case reports its median round (the machine is shared). */
-const ROUNDS = opt('rounds', 3);
+const ROUNDS = benchOption('rounds', 3);
 const APP = join(BENCH, 'apps', 'hello.py');
 const CLK_TCK = 100;
 // biome-ignore lint/suspicious/noTemplateCurlyInString: uWSGI's encoder template syntax

@@ -133,8 +133,8 @@ async function govern(s: Settings, explicitCurse: boolean, log: Logger): Promise
         unlinkSync(s['emperor-pidfile']);
       } catch {}
     log.info('the emperor is buried');
-    log.sink.close();
-    process.exit(0);
+    // Bounded: a log destination that stopped reading must not keep the emperor alive.
+    void log.sink.end(2000).finally(() => process.exit(0));
   };
   const emperor = new Emperor({
     scanners,

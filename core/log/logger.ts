@@ -1,5 +1,6 @@
 import { closeSync, openSync, write, writeSync } from 'node:fs';
 import { OutputCapture } from './capture.js';
+import { unstickWriter } from './unstick.js';
 
 /**
  * How long a line may wait to be written with the ones after it, ms. Each write is a round trip
@@ -153,7 +154,8 @@ export class LogSink {
 
   /**
    * Write what is queued and close, waiting at most `timeoutMs` for the destination (a stuck pipe
-   * costs the lines still queued, never a process that cannot exit).
+   * costs the lines still queued, never a process that cannot exit: a write still blocked on an
+   * inherited pipe or socket is freed by {@link unstickWriter}).
    */
   async end(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -166,6 +168,12 @@ export class LogSink {
     this.queue = [];
     this.queuedBytes = 0;
     this.capture?.close();
+    if (this.writing && !this.path) {
+      // The destination stopped reading: free the thread blocked in write(2), or exit would wait on it.
+      unstickWriter(this.current);
+      const until = Date.now() + 500;
+      while (this.writing && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    }
     if (this.path && !this.writing) closeSync(this.current);
   }
 }

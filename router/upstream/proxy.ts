@@ -89,11 +89,7 @@ export async function proxyRequest(
         (fallback !== null && pool !== fallback));
     const out = mayRetry ? new HeldErrorSink(sink) : sink;
     pool.acquire(node);
-    const r = await backend.forward(req, out, node.address, {
-      ...opts,
-      modifier1: node.modifier1,
-      modifier2: node.modifier2,
-    });
+    const r = await backend.forward(req, out, node.address, nodeOptions(pool, node, opts));
     pool.release(node);
     if (r.outcome === 'upstream-error' && r.error && CONNECT_FAILURES.has(r.error.code)) {
       if (node.failedAtMs === Number.NEGATIVE_INFINITY)

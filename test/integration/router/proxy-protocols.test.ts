@@ -45,7 +45,7 @@ describe('uwsgi action', () => {
     ]);
     try {
       const r = await fetchRaw(`${tsgi.url()}/one/page?q=1`);
-      assert.equal(r.status, 200);
+      assert.equal(r.status, 200, `tsgi said:\n${tsgi.output}\nuWSGI said:\n${nodes[0]!.output}`);
       assert.equal(r.headers['x-path'], '/rewritten/page');
       assert.equal(r.headers['x-query'], 'q=1');
       const v = await fetchRaw(`${tsgi.url()}/app/x`);
