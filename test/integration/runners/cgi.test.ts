@@ -246,7 +246,7 @@ describe('cgi runner: shell, Python and Perl scripts', { skip }, () => {
   test('concurrency is bounded by processes × threads; harakiri kills a stuck script', async () => {
     const dir = tempDir();
     const tsgi = await start(
-      ['--processes', '1', '--threads', '2', '--harakiri', '1', '--cgi-timeout', '30'],
+      ['--processes', '1', '--threads', '2', '--harakiri', '4', '--cgi-timeout', '30'],
       {
         CGI_PID_DIR: dir.path,
       },

@@ -221,8 +221,17 @@ describe('node runner: app shapes', () => {
   });
 
   test('a TypeScript app through node-loader', async () => {
-    const tsgi = await start(`${NODE}/ts-app.ts`, ['--node-loader', `${NODE}/ts-loader.mjs`]);
+    const tsgi = new Tsgi([
+      '--http-socket',
+      '127.0.0.1:0',
+      '--node-app',
+      `${NODE}/ts-app.ts`,
+      '--node-loader',
+      `${NODE}/ts-loader.mjs`,
+    ]);
     try {
+      // each worker loads the typescript package (9 MB of JavaScript) before the app: slow on a busy machine
+      await tsgi.ready(45_000);
       assert.deepEqual(JSON.parse((await fetchRaw(`${tsgi.url()}/fr`)).text), {
         text: 'bonjour',
         lang: 'fr',
