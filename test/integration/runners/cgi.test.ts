@@ -12,6 +12,7 @@ import {
   requireTool,
   runs,
   startTsgi,
+  TsgiProcess as Tsgi,
   type TsgiProcess,
   tempDir,
   waitFor,
@@ -200,6 +201,12 @@ describe('cgi runner: shell, Python and Perl scripts', { skip }, () => {
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
+  });
+
+  test('a uWSGI cgi mapping option tsgi does not do is a config error, not silently ignored', async () => {
+    const tsgi = new Tsgi(['--http-socket', '127.0.0.1:0', '--cgi', BIN, '--cgi-from-docroot']);
+    assert.equal(await tsgi.wait(15_000), 1);
+    assert.match(tsgi.output, /option 'cgi-from-docroot': is a uWSGI option that tsgi does not support/);
   });
 
   test('stderr goes to the log; no response head is a 500', async () => {
