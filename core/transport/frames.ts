@@ -1,3 +1,4 @@
+import { CarryOver } from '../net/carry-over.js';
 /**
  * The worker transport's frame codec (docs/transport.md): `type u8 | stream u32le | length u32le |
  * payload`. Pure functions over bytes plus an incremental reader that reuses one buffer.
@@ -73,8 +74,7 @@ export class FrameError extends Error {
  * Partial frames are kept in one growing buffer.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
-  private pendingLen = 0;
+  private readonly carry = new CarryOver(64 * 1024);
   /** End of valid bytes in the buffer passed to the current `onFrame` call. */
   limit = 0;
   /** Whether the buffer passed to the current `onFrame` call may be kept without copying. */
@@ -86,13 +86,8 @@ export class FrameReader {
 
   /** Feed bytes read from the socket. @throws {FrameError} on an oversized frame. */
   push(chunk: Buffer): void {
-    let buf = chunk;
-    let len = chunk.length;
-    if (this.pendingLen > 0) {
-      this.append(chunk);
-      buf = this.pending;
-      len = this.pendingLen;
-    }
+    const buf = this.carry.join(chunk);
+    const len = this.carry.length;
     this.limit = len;
     this.stable = buf === chunk;
     let o = 0;
@@ -105,32 +100,6 @@ export class FrameReader {
       this.onFrame(buf[o]!, buf.readUInt32LE(o + 1), buf, start, start + size);
       o = start + size;
     }
-    this.keep(buf, o, len);
-  }
-
-  private append(chunk: Buffer): void {
-    const need = this.pendingLen + chunk.length;
-    if (need > this.pending.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.pending.length * 2, 64 * 1024));
-      this.pending.copy(grown, 0, 0, this.pendingLen);
-      this.pending = grown;
-    }
-    chunk.copy(this.pending, this.pendingLen);
-    this.pendingLen = need;
-  }
-
-  private keep(buf: Buffer, from: number, len: number): void {
-    const rest = len - from;
-    if (rest === 0) {
-      this.pendingLen = 0;
-      return;
-    }
-    if (buf === this.pending) {
-      this.pending.copy(this.pending, 0, from, len);
-    } else {
-      if (this.pending.length < rest) this.pending = Buffer.allocUnsafe(Math.max(rest, 64 * 1024));
-      buf.copy(this.pending, 0, from, len);
-    }
-    this.pendingLen = rest;
+    this.carry.keep(buf, o);
   }
 }

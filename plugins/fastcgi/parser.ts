@@ -1,3 +1,4 @@
+import { CarryOver } from '../../core/net/carry-over.js';
 import { FastcgiProtocolError, FCGI_HEADER_BYTES, FCGI_VERSION } from './record.js';
 
 /**
@@ -8,8 +9,7 @@ import { FastcgiProtocolError, FCGI_HEADER_BYTES, FCGI_VERSION } from './record.
  * the largest record (8 + 65535 + 255 bytes).
  */
 export class RecordReader {
-  private pending: Buffer = Buffer.alloc(0);
-  private pendingLen = 0;
+  private readonly carry = new CarryOver(16 * 1024, 256 * 1024);
   /** Whether the buffer passed to the current `onRecord` call may be kept without copying. */
   stable = true;
   /** Set by the record callback to stop reading the rest of the current chunk (the connection is closing). */
@@ -27,13 +27,8 @@ export class RecordReader {
 
   /** Feed bytes. @throws {FastcgiProtocolError} TSGI_ERR_FASTCGI_VERSION for a record whose version is not 1. */
   push(chunk: Buffer): void {
-    let buf = chunk;
-    let len = chunk.length;
-    if (this.pendingLen > 0) {
-      this.append(chunk);
-      buf = this.pending;
-      len = this.pendingLen;
-    }
+    const buf = this.carry.join(chunk);
+    const len = this.carry.length;
     this.stable = buf === chunk;
     let o = 0;
     while (!this.stopped && len - o >= FCGI_HEADER_BYTES) {
@@ -49,32 +44,7 @@ export class RecordReader {
       this.onRecord(buf[o + 1]!, buf.readUInt16BE(o + 2), buf, start, start + size);
       o += total;
     }
-    this.keep(buf, o, len);
-  }
-
-  private append(chunk: Buffer): void {
-    const need = this.pendingLen + chunk.length;
-    if (need > this.pending.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.pending.length * 2, 16 * 1024));
-      this.pending.copy(grown, 0, 0, this.pendingLen);
-      this.pending = grown;
-    }
-    chunk.copy(this.pending, this.pendingLen);
-    this.pendingLen = need;
-  }
-
-  private keep(buf: Buffer, from: number, len: number): void {
-    const rest = len - from;
-    if (rest === 0 || this.stopped) {
-      this.pendingLen = 0;
-      if (this.pending.length > 256 * 1024) this.pending = Buffer.alloc(0);
-      return;
-    }
-    if (buf === this.pending) this.pending.copy(this.pending, 0, from, len);
-    else {
-      if (this.pending.length < rest) this.pending = Buffer.allocUnsafe(Math.max(rest, 16 * 1024));
-      buf.copy(this.pending, 0, from, len);
-    }
-    this.pendingLen = rest;
+    if (this.stopped) this.carry.clear();
+    else this.carry.keep(buf, o);
   }
 }

@@ -1,7 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './peers.js';
 import { childPids, ROOT, runs, TsgiProcess, tempDir, waitFor } from './tsgi.js';
 
 /** The built `tsgi-emperor` entry point. */
@@ -101,17 +102,7 @@ export class EmperorProcess extends TsgiProcess {
 
 const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** A free TCP port on 127.0.0.1 (bound and released; good enough for a test's own servers). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** Whether redis-server is installed. */
 export const hasRedis = () => runs('redis-server', ['--version']);
