@@ -5,9 +5,13 @@
  * (`harakiri-graceful-timeout`, `harakiri-graceful-signal`), then SIGKILL.
  */
 
-/** A request as harakiri sees it: when a worker started on it (monotonic ms, 0 = not dispatched). */
+/**
+ * A request as harakiri sees it: when a worker started on it (monotonic ms, 0 = not dispatched), and
+ * whether it became a long-lived session (an accepted WebSocket), which harakiri leaves alone.
+ */
 export interface TimedRequest {
   readonly dispatchedAtMs: number;
+  readonly upgraded?: boolean;
 }
 
 /** A worker as harakiri sees it. */
@@ -43,7 +47,7 @@ export function overdue<R extends TimedRequest, W extends TimedWorker<R>>(
     let worst: R | null = null;
     let worstMs = harakiriMs;
     for (const req of worker.active) {
-      if (req.dispatchedAtMs <= 0) continue;
+      if (req.dispatchedAtMs <= 0 || req.upgraded) continue;
       const running = nowMs - req.dispatchedAtMs;
       if (running > worstMs) {
         worst = req;

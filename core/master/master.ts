@@ -154,6 +154,14 @@ export class Master {
       sendError(sink, 404, 'no app is configured on this instance');
       return;
     }
+    if (sink.websocket && !gen.runner.websockets) {
+      sendError(
+        sink,
+        400,
+        `${gen.runner.app} does not serve WebSockets (an ASGI app does: asgi = module:app)`,
+      );
+      return;
+    }
     const buffering = gen.core['post-buffering'];
     if (buffering > 0 && req.body) postBuffer(req, sink, buffering, (r) => this.dispatcher.submit(r, sink));
     else this.dispatcher.submit(req, sink);
@@ -349,6 +357,7 @@ export class Master {
     if (w.state === 'retiring' || w.state === 'dead') return;
     const wasStarting = w.state === 'starting';
     this.letGo(w, reason);
+    w.process.channel.retire?.(reason === 'stop');
     if (wasStarting) w.process.kill('SIGKILL');
     else if (w.process.channel.inflight === 0) w.process.channel.close();
     const t = setTimeout(() => {

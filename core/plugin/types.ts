@@ -165,6 +165,11 @@ export interface Runner {
   readonly app: string;
   /** Concurrent request slots per worker (WSGI `threads`, ASGI concurrency). */
   readonly slots: number;
+  /**
+   * True when its workers serve WebSocket sessions (ASGI's `websocket` scope). The master answers a
+   * WebSocket handshake for any other runner with 400 instead of dispatching it.
+   */
+  readonly websockets?: boolean;
   /** Start worker `workerId` (1-based). Errors are reported through the returned process. */
   spawn(ctx: SpawnContext): WorkerProcess;
 }
@@ -239,6 +244,13 @@ export interface WorkerChannel {
   failAll(status: number, reason: string): void;
   /** No more streams will be opened: let the worker finish and exit (closes the transport). */
   close(): void;
+  /**
+   * The worker is retiring (reload, recycling, stop; `stopping` when the instance stops): it gets no
+   * new streams, and its long-lived ones (accepted WebSockets) are asked to end, which their edge
+   * does after its mercy. Ordinary requests simply finish. Optional: channels without long-lived
+   * streams need not implement it.
+   */
+  retire?(stopping: boolean): void;
   /** Requests currently on this worker. */
   readonly inflight: number;
 }

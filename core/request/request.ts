@@ -42,6 +42,11 @@ export class TsgiRequest {
   /** Response headers sent, and their size in bytes (for the request log). */
   headerCount = 0;
   headerBytes = 0;
+  /**
+   * The connection switched protocols (an accepted WebSocket): from then on the request is a
+   * long-lived session governed by the edge's `websockets-*` limits, and harakiri no longer applies.
+   */
+  upgraded = false;
 
   constructor(
     /** CGI vars in the order the edge produced them. Routing may change them before dispatch. */

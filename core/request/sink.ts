@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { WebSocketHandshake } from './websocket.js';
 
 /**
  * Where a response goes: the edge protocol's side of a request. Calls come in order
@@ -39,6 +40,12 @@ export interface ResponseSink {
    * a head was already sent or the connection was taken.
    */
   takeover?(): { readonly socket: Duplex; readonly head: Buffer } | null;
+  /**
+   * Present when the request is a WebSocket handshake the edge validated (RFC 6455 §4.2.1) and can
+   * complete itself (core/request/websocket.ts): whoever serves the request may accept it instead of
+   * answering with `head`; any other answer is a plain HTTP response that refuses the upgrade.
+   */
+  readonly websocket?: WebSocketHandshake;
 }
 
 /**

@@ -13,25 +13,19 @@ import {
   INITIAL_WINDOW,
   writeFrameHeader,
 } from './frames.js';
+import { type StreamState, WebSocketStream } from './ws-stream.js';
 
 /** Largest vars block a REQUEST frame carries, bytes (the uwsgi vars limit). */
 export const MAX_REQUEST_VARS_BYTES = 65535;
 
-interface Stream {
-  readonly id: number;
-  readonly req: TsgiRequest;
+interface Stream extends StreamState {
   readonly sink: ResponseSink;
   readonly done: (outcome: StreamOutcome) => void;
-  /** Request body bytes we may still send. */
-  sendWindow: number;
   bodyPaused: boolean;
   bodyEnded: boolean;
-  /** Response bytes handed to the client and not yet credited back. */
-  unacked: number;
-  /** Waiting for the client to drain before crediting. */
-  blocked: boolean;
   aborted: boolean;
-  finished: boolean;
+  /** The WebSocket side of a handshake stream (`WS_OPEN`), else null. */
+  ws: WebSocketStream | null;
 }
 
 /** Control messages a worker sends on stream 0. */
@@ -90,7 +84,10 @@ export class FramedChannel implements WorkerChannel {
       blocked: false,
       aborted: false,
       finished: false,
+      ws: null,
     };
+    const handshake = sink.websocket;
+    if (handshake) st.ws = new WebSocketStream(st, this.socket, handshake);
     const varsLen = varsByteLength(req.vars);
     if (varsLen > MAX_REQUEST_VARS_BYTES) {
       req.status = 431;
@@ -99,9 +96,9 @@ export class FramedChannel implements WorkerChannel {
       return;
     }
     this.streams.set(id, st);
-    const tail = req.body === null ? FRAME_HEADER_BYTES : 0;
+    const tail = req.body === null && !handshake ? FRAME_HEADER_BYTES : 0;
     const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + varsLen + tail);
-    writeFrameHeader(buf, 0, Frame.REQUEST, id, varsLen);
+    writeFrameHeader(buf, 0, handshake ? Frame.WS_OPEN : Frame.REQUEST, id, varsLen);
     writeVars(buf, FRAME_HEADER_BYTES, req.vars);
     if (tail) writeFrameHeader(buf, FRAME_HEADER_BYTES + varsLen, Frame.DATA_END, id, 0);
     sink.onAbort(() => this.abortStream(st, AbortReason.CLIENT_GONE));
@@ -124,10 +121,17 @@ export class FramedChannel implements WorkerChannel {
 
   failAll(status: number, reason: string): void {
     for (const st of [...this.streams.values()]) {
-      if (!st.sink.headSent) st.req.status = status;
-      if (!st.aborted) st.sink.fail(status, reason);
+      if (st.ws?.link) st.ws.lost(reason);
+      else {
+        if (!st.sink.headSent) st.req.status = status;
+        if (!st.aborted) st.sink.fail(status, reason);
+      }
       this.finish(st, 'worker-lost');
     }
+  }
+
+  retire(stopping: boolean): void {
+    for (const st of this.streams.values()) st.ws?.retire(stopping);
   }
 
   close(): void {
@@ -200,13 +204,15 @@ export class FramedChannel implements WorkerChannel {
     if (!st) return;
     switch (type) {
       case Frame.HEAD:
-        this.onHead(st, buf, start, end);
+        if (st.ws && buf.readUInt16LE(start) === 101) this.onAccept(st, st.ws, buf, start, end);
+        else this.onHead(st, buf, start, end);
         break;
       case Frame.RESP_DATA:
         this.onData(st, buf.subarray(start, end));
         break;
       case Frame.END:
-        if (!st.aborted) st.sink.end();
+        if (st.ws?.link) st.ws.end();
+        else if (!st.aborted) st.sink.end();
         // A one-byte payload of 1: the app raised and the worker sent its error page.
         this.finish(
           st,
@@ -214,16 +220,27 @@ export class FramedChannel implements WorkerChannel {
         );
         break;
       case Frame.RESP_ABORT:
-        if (!st.sink.headSent) st.req.status = 502;
-        if (!st.aborted) st.sink.fail(502, buf.toString('utf8', start, end));
+        if (st.ws?.link) st.ws.lost('the app failed');
+        else {
+          if (!st.sink.headSent) st.req.status = 502;
+          if (!st.aborted) st.sink.fail(502, buf.toString('utf8', start, end));
+        }
         this.finish(st, 'worker-error');
         break;
       case Frame.RESP_CREDIT:
         st.sendWindow += buf.readUInt32LE(start);
-        if (st.bodyPaused && st.sendWindow > 0 && !st.bodyEnded) {
+        if (st.ws) st.ws.windowOpened();
+        else if (st.bodyPaused && st.sendWindow > 0 && !st.bodyEnded) {
           st.bodyPaused = false;
           st.req.body?.resume();
         }
+        break;
+      case Frame.RESP_WS_MESSAGE:
+        st.ws?.fromWorker(buf, start, end, this.reader.stable);
+        break;
+      case Frame.RESP_WS_CLOSE:
+        if (end - start >= 2)
+          st.ws?.closeFromWorker(buf.readUInt16LE(start), buf.toString('utf8', start + 2, end));
         break;
     }
   }
@@ -243,6 +260,21 @@ export class FramedChannel implements WorkerChannel {
       st.sink.head(status, reason, headers, known);
     } catch (err) {
       st.sink.fail(502, `invalid response head from worker: ${(err as Error).message}`);
+      this.abortStream(st, AbortReason.CLIENT_GONE);
+    }
+  }
+
+  /** `HEAD 101` on a WebSocket stream: the app accepted; complete the handshake at the edge. */
+  private onAccept(st: Stream, ws: WebSocketStream, buf: Buffer, start: number, end: number): void {
+    if (st.aborted) return;
+    const rlen = buf.readUInt16LE(start + 2);
+    const headers = decodePairs(buf, start + 4 + rlen, end);
+    st.req.headerBytes = end - start;
+    try {
+      if (!ws.accept(headers)) this.abortStream(st, AbortReason.CLIENT_GONE);
+    } catch (err) {
+      st.req.status = 502;
+      st.sink.fail(502, `invalid WebSocket accept from worker: ${(err as Error).message}`);
       this.abortStream(st, AbortReason.CLIENT_GONE);
     }
   }

@@ -31,6 +31,10 @@ class DeferredChannel implements WorkerChannel {
     this.inner?.failAll(status, reason);
   }
 
+  retire(stopping: boolean): void {
+    this.inner?.retire(stopping);
+  }
+
   close(): void {
     this.closed = true;
     this.inner?.close();

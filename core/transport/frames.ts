@@ -11,21 +11,34 @@ export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024;
 /** Initial per-stream window in each direction, bytes. */
 export const INITIAL_WINDOW = 256 * 1024;
 
-/** Frame types. 0x0_/0x1_ travel master → worker, 0x8_/0x9_ worker → master. */
+/**
+ * Frame types. 0x0_/0x1_ travel master → worker, 0x8_/0x9_ worker → master. The `WS_*` types carry
+ * an accepted WebSocket (docs/transport.md, "WebSockets"): `WS_OPEN` starts a stream as `REQUEST`
+ * does, `WS_MESSAGE` is one whole message (a kind byte, then the bytes), `WS_CLOSE` a close code and
+ * reason.
+ */
 export const Frame = {
   REQUEST: 0x01,
   DATA: 0x02,
   DATA_END: 0x03,
   ABORT: 0x04,
   CREDIT: 0x05,
+  WS_OPEN: 0x06,
+  WS_MESSAGE: 0x07,
+  WS_CLOSE: 0x08,
   CONTROL: 0x10,
   HEAD: 0x81,
   RESP_DATA: 0x82,
   END: 0x83,
   RESP_ABORT: 0x84,
   RESP_CREDIT: 0x85,
+  RESP_WS_MESSAGE: 0x86,
+  RESP_WS_CLOSE: 0x87,
   RESP_CONTROL: 0x90,
 } as const;
+
+/** The kind byte that starts a `WS_MESSAGE` payload: RFC 6455's opcodes for text and binary. */
+export const WsKind = { TEXT: 0x01, BINARY: 0x02 } as const;
 
 /** Reasons carried by a master → worker ABORT. */
 export const AbortReason = { CLIENT_GONE: 1, HARAKIRI: 2, SHUTDOWN: 3 } as const;
@@ -58,6 +71,30 @@ export function encodeCredit(type: number, stream: number, bytes: number): Buffe
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
   writeFrameHeader(buf, 0, type, stream, 4);
   buf.writeUInt32LE(bytes, FRAME_HEADER_BYTES);
+  return buf;
+}
+
+/**
+ * The header of a `WS_MESSAGE` frame (either direction: pass the type) for a message of `length`
+ * bytes: the 9-byte frame header and the kind byte; the message bytes follow it on the wire.
+ */
+export function wsMessageHeader(type: number, stream: number, binary: boolean, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1);
+  writeFrameHeader(buf, 0, type, stream, length + 1);
+  buf[FRAME_HEADER_BYTES] = binary ? WsKind.BINARY : WsKind.TEXT;
+  return buf;
+}
+
+/**
+ * A `WS_CLOSE` frame (either direction: pass the type): u16le close code (RFC 6455 §7.4), then the
+ * reason as UTF-8.
+ */
+export function encodeWsClose(type: number, stream: number, code: number, reason: string): Buffer {
+  const r = Buffer.from(reason, 'utf8');
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 2 + r.length);
+  writeFrameHeader(buf, 0, type, stream, 2 + r.length);
+  buf.writeUInt16LE(code, FRAME_HEADER_BYTES);
+  r.copy(buf, FRAME_HEADER_BYTES + 2);
   return buf;
 }
 

@@ -1,6 +1,6 @@
 import { coreOptions } from '../../core/config/core-options.js';
 import { type OptionSpec, option } from '../../core/config/option.js';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, formatOrigin } from '../../core/errors.js';
 import { listenSpecs, socketProtocol } from '../../core/net/socket-protocol.js';
 import type { ListenSpec, PluginDescriptor } from '../../core/plugin/types.js';
 import { HttpUpstreamClient } from './client.js';
@@ -51,6 +51,45 @@ export const httpOptions = {
     default: 60,
     min: 1,
   }),
+  'http-websockets': option.bool({
+    help: 'accepted for compatibility: tsgi always detects WebSocket handshakes (served by an ASGI app, passed through by the router)',
+  }),
+  'http-raw-body': option.bool({
+    help: 'accepted for compatibility: request bodies (and WebSocket traffic) always stream to the app or upstream as they arrive',
+  }),
+  'websockets-ping-freq': option.seconds({
+    help: 'ping each open WebSocket this often (keeps it alive through proxies, finds dead peers); 0 = never',
+    default: 30,
+    aliases: ['websocket-ping-freq'],
+    departure: '0 turns the pings off (uWSGI would ping on every loop)',
+  }),
+  'websockets-pong-tolerance': option.seconds({
+    help: 'drop a WebSocket whose pong has not come this long after a ping',
+    default: 3,
+    min: 1,
+    aliases: ['websocket-pong-tolerance'],
+  }),
+  'websockets-max-size': option.int({
+    help: 'largest WebSocket message a client may send (fragments joined), in KiB; a larger one closes the connection with 1009',
+    default: 1024,
+    min: 1,
+    max: 16383,
+    unit: 'KiB',
+    aliases: ['websocket-max-size'],
+  }),
+  'websockets-idle-timeout': option.seconds({
+    help: 'close (1001) a WebSocket with no message either way for this long; pings do not count; 0 = no limit',
+    origin: 'extension',
+  }),
+  'websockets-max-lifetime': option.seconds({
+    help: 'close (1001) a WebSocket open this long; 0 = no limit',
+    origin: 'extension',
+  }),
+  'websockets-reload-mercy': option.seconds({
+    help: 'how long WebSockets on a retiring worker (reload, recycling, stop) stay open before tsgi closes them (1012 on reload, 1001 on stop); new ones go to the new workers',
+    default: 30,
+    origin: 'extension',
+  }),
 } as const;
 
 /** Largest response head accepted from an HTTP upstream, bytes (as the uwsgi client's). */
@@ -90,6 +129,10 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
     });
     const cleanup = async () => client.close();
     if (listeners.length === 0) return { provides: { 'http-client': client }, cleanup };
+    if (options['websockets-reload-mercy'] >= core['worker-reload-mercy'])
+      log.warn(
+        `${formatOrigin(config.origin('websockets-reload-mercy'))}: websockets-reload-mercy (${options['websockets-reload-mercy']} s) is not below worker-reload-mercy (${core['worker-reload-mercy']} s): a retiring worker is killed before its WebSockets are closed cleanly`,
+      );
     const edge = new HttpEdge(
       {
         listeners,
@@ -98,6 +141,14 @@ export const httpPlugin: PluginDescriptor<typeof httpOptions> = {
         limitPostBytes: core['limit-post'],
         timeoutMs: options['http-timeout'] * 1000,
         keepAliveMs: Math.min(options['http-timeout'], 5) * 1000,
+        websockets: {
+          maxMessageBytes: options['websockets-max-size'] * 1024,
+          pingIntervalMs: options['websockets-ping-freq'] * 1000,
+          pongToleranceMs: options['websockets-pong-tolerance'] * 1000,
+          idleTimeoutMs: options['websockets-idle-timeout'] * 1000,
+          maxLifetimeMs: options['websockets-max-lifetime'] * 1000,
+          reloadMercyMs: options['websockets-reload-mercy'] * 1000,
+        },
       },
       log,
     );

@@ -4,12 +4,21 @@ import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
+import { defineWebSocketMetrics } from '../../core/metrics/websocket.js';
 import type { EdgeProtocol, ListenerInfo, ListenSpec, RequestHandler } from '../../core/plugin/types.js';
 import { TsgiRequest } from '../../core/request/request.js';
 import { HttpSink, IncomingBody } from './sink.js';
 import { UpgradeSink } from './upgrade.js';
 import { refuse } from './validate.js';
 import { buildVars, type ListenerVars } from './vars.js';
+import {
+  DEFAULT_WEBSOCKET_SETTINGS,
+  isWebSocketUpgrade,
+  refuseHandshake,
+  refuseUpgrade,
+  WebSocketHub,
+  type WebSocketSettings,
+} from './websocket.js';
 
 /** Settings of the HTTP edge, in the units node:http takes. */
 export interface HttpEdgeSettings {
@@ -24,6 +33,8 @@ export interface HttpEdgeSettings {
   readonly timeoutMs: number;
   /** How long an idle keep-alive connection stays open, ms. */
   readonly keepAliveMs: number;
+  /** WebSocket limits (`websockets-*` options); uWSGI's defaults when absent. */
+  readonly websockets?: WebSocketSettings;
 }
 
 const SERVER_NAME = hostname();
@@ -41,6 +52,7 @@ const RAW_ERRORS: Record<number, string> = {
  */
 export class HttpEdge implements EdgeProtocol {
   private readonly server: Server;
+  private readonly hub: WebSocketHub;
   private readonly sockets = new Set<Socket>();
   private readonly listenerVars = new WeakMap<Socket, ListenerVars & { keepAlive: boolean }>();
   private handle: RequestHandler | null = null;
@@ -75,8 +87,10 @@ export class HttpEdge implements EdgeProtocol {
       socket.on('error', () => {});
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
-    // Upgrade requests (WebSocket handshakes): node hands the raw connection over; the request goes
-    // through the same handler with a sink that can give the connection away (router passthrough).
+    // Upgrade requests: WebSocket handshakes are validated here and offered to whoever serves the
+    // request (an ASGI worker accepts them); any other answer is plain HTTP on the raw connection.
+    this.hub = new WebSocketHub(settings.websockets ?? DEFAULT_WEBSOCKET_SETTINGS, log);
+    defineWebSocketMetrics();
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
@@ -111,6 +125,7 @@ export class HttpEdge implements EdgeProtocol {
   }
 
   destroyAll(): void {
+    this.hub.destroyAll();
     for (const s of this.sockets) s.destroy();
     this.server.close();
   }
@@ -158,20 +173,26 @@ export class HttpEdge implements EdgeProtocol {
     handle(new TsgiRequest(vars, body, contentLength, 'http'), sink);
   }
 
+  /**
+   * A request with `Upgrade` (node hands the raw connection over at once): a WebSocket handshake is
+   * checked (RFC 6455 §4.2.1) and goes through the same handler with a sink that can accept it; any
+   * other upgrade is served as a plain request without body, answered on the raw connection.
+   */
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const lv = this.listenerVars.get(req.socket);
     const handle = this.handle;
-    const sink = new UpgradeSink(socket, head);
+    const raw = new UpgradeSink(socket, head);
     if (!lv || !handle || this.draining) {
-      sink.fail(503, 'the instance is stopping');
+      raw.fail(503, 'the instance is stopping');
       return;
     }
-    const refusal = refuse(req);
+    const ws = isWebSocketUpgrade(req);
+    const refusal = refuse(req) ?? (ws ? refuseHandshake(req) : null);
     if (refusal) {
-      sink.fail(refusal.status, refusal.detail);
+      refuseUpgrade(raw, refusal);
       return;
     }
-    handle(new TsgiRequest(buildVars(req, lv), null, 0, 'http'), sink);
+    handle(new TsgiRequest(buildVars(req, lv), null, 0, 'http'), ws ? this.hub.sink(req, raw) : raw);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {

@@ -2,9 +2,18 @@ import { accessSync, constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coreOptions } from '../../core/config/core-options.js';
+import type { OptionValues } from '../../core/config/option.js';
 import { option } from '../../core/config/option.js';
-import { ConfigError } from '../../core/errors.js';
-import type { PluginDescriptor, Runner, SpawnContext, WorkerProcess } from '../../core/plugin/types.js';
+import type { InstanceConfig } from '../../core/config/resolve.js';
+import { ConfigError, formatOrigin } from '../../core/errors.js';
+import type { Logger } from '../../core/log/logger.js';
+import type {
+  PluginDescriptor,
+  PluginInstance,
+  Runner,
+  SpawnContext,
+  WorkerProcess,
+} from '../../core/plugin/types.js';
 import { FramedWorker } from '../../core/transport/framed-worker.js';
 import { PythonPrototype } from './prototype.js';
 
@@ -38,6 +47,17 @@ export const pythonOptions = {
   }),
   'manage-script-name': option.bool({
     help: 'move a mount prefix from PATH_INFO to SCRIPT_NAME (for apps mounted under a prefix)',
+  }),
+  asgi: option.string({
+    help: 'serve this ASGI 3 app (HTTP, WebSocket, lifespan): `pkg.mod:app`, or `path/app.py:app`; without `:name`, the app is named by `callable` (default `application`)',
+    origin: 'extension',
+  }),
+  'asgi-concurrency': option.int({
+    help: 'requests and WebSockets one ASGI worker serves at once on its event loop; the master dispatches no more than this to it',
+    default: 1000,
+    min: 1,
+    max: 100_000,
+    origin: 'extension',
   }),
 } as const;
 
@@ -75,6 +95,8 @@ function interpreter(pythonBin: string | null, home: string | null, chdir: strin
  */
 class PythonRunner implements Runner {
   private readonly prototype: PythonPrototype | null;
+  /** ASGI workers serve WebSockets; WSGI ones do not. */
+  readonly websockets: boolean;
 
   constructor(
     readonly app: string,
@@ -85,6 +107,7 @@ class PythonRunner implements Runner {
     lazy: boolean,
   ) {
     this.prototype = lazy ? null : new PythonPrototype({ command, cwd, workerConfig });
+    this.websockets = workerConfig.server === 'tsgi_asgi';
   }
 
   spawn(ctx: SpawnContext): WorkerProcess {
@@ -110,16 +133,17 @@ class PythonRunner implements Runner {
   }
 }
 
-/** The Python WSGI runner plugin. */
+/** The Python runner plugin: WSGI (PEP 3333) and ASGI 3 apps. */
 export const pythonPlugin: PluginDescriptor<typeof pythonOptions> = {
   id: 'runner.python',
   name: 'python',
-  aliases: ['python3', 'python311', 'python312', 'python313', 'wsgi'],
+  aliases: ['python3', 'python311', 'python312', 'python313', 'wsgi', 'asgi'],
   kind: 'runner',
-  summary: 'Python WSGI apps (PEP 3333) in worker processes',
+  summary: 'Python WSGI (PEP 3333) and ASGI 3 apps in worker processes',
   options: pythonOptions,
-  create({ options, config }) {
+  create({ options, config, log }) {
     const core = config.values(coreOptions);
+    if (options.asgi) return asgiRunner(options, config, log);
     const mounts: AppSpec[] = options.mount.map((m, i) => {
       const eq = m.indexOf('=');
       if (eq <= 0)
@@ -171,3 +195,53 @@ export const pythonPlugin: PluginDescriptor<typeof pythonOptions> = {
     return { provides: { runner }, cleanup: () => runner.stop() };
   },
 };
+
+/**
+ * The runner for `asgi = ...`: workers run `tsgi_asgi` (an asyncio loop each), with
+ * `asgi-concurrency` slots. WSGI options alongside are a config error; `threads` does not apply.
+ */
+function asgiRunner(
+  options: OptionValues<typeof pythonOptions>,
+  config: InstanceConfig,
+  log: Logger,
+): PluginInstance {
+  const core = config.values(coreOptions);
+  for (const other of ['wsgi-file', 'module', 'mount'] as const)
+    if (config.has(other))
+      throw new ConfigError(
+        'TSGI_ERR_CONFIG_APP',
+        `give either asgi or ${other}, not both (one instance serves one app)`,
+        config.origin(other),
+        other,
+      );
+  if (core.threads > 1)
+    log.warn(
+      `${formatOrigin(config.origin('threads'))}: threads does not apply to ASGI apps (asgi-concurrency sets how many requests a worker serves at once)`,
+    );
+  const target = options.asgi!;
+  const colon = target.lastIndexOf(':');
+  const named = colon > target.lastIndexOf('/');
+  const app = appSpec(
+    named ? target.slice(0, colon) : target,
+    named ? target.slice(colon + 1) : (options.callable ?? 'application'),
+  );
+  const description = `python asgi ${app.target}:${app.callable}`;
+  const cwd = core.chdir ? resolve(core.chdir) : process.cwd();
+  const concurrency = options['asgi-concurrency'];
+  const runner = new PythonRunner(
+    description,
+    concurrency,
+    interpreter(options['python-bin'], options.home, cwd),
+    cwd,
+    {
+      app,
+      mounts: [],
+      pythonpath: options.pythonpath,
+      concurrency,
+      description,
+      server: 'tsgi_asgi',
+    },
+    core['lazy-apps'] || core.lazy,
+  );
+  return { provides: { runner }, cleanup: () => runner.stop() };
+}

@@ -20,6 +20,11 @@ import traceback
 
 REQUEST, DATA, DATA_END, ABORT, CREDIT, CONTROL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x10
 HEAD, RDATA, END, RABORT, RCREDIT, RCONTROL = 0x81, 0x82, 0x83, 0x84, 0x85, 0x90
+# WebSockets (docs/transport.md, "WebSockets"): a stream opened by WS_OPEN; messages are a kind byte
+# (WS_TEXT or WS_BINARY) and the bytes; WS_CLOSE is u16le code + UTF-8 reason.
+WS_OPEN, WS_MESSAGE, WS_CLOSE = 0x06, 0x07, 0x08
+RWS_MESSAGE, RWS_CLOSE = 0x86, 0x87
+WS_TEXT, WS_BINARY = 0x01, 0x02
 WINDOW = 256 * 1024
 HDR = struct.Struct("<BII")
 U16 = struct.Struct("<H")
@@ -118,6 +123,38 @@ def load_or_exit(server, cfg, who):
     return app
 
 
+def load_app(spec):
+    """Import one app: {'kind': 'file'|'module', 'target': ..., 'callable': ...}; `target` may end
+    in `:callable` for a module. Returns the callable; raises if it cannot be imported."""
+    kind, target, name = spec["kind"], spec["target"], spec.get("callable") or "application"
+    if kind == "file":
+        from importlib import util
+
+        path = os.path.abspath(target)
+        d = os.path.dirname(path)
+        if d not in sys.path:
+            sys.path.insert(0, d)
+        modname = "tsgi_file_" + "".join(c if c.isalnum() else "_" for c in path)
+        spec_ = util.spec_from_file_location(modname, path)
+        if spec_ is None or spec_.loader is None:
+            raise ImportError("cannot load %r" % target)
+        mod = util.module_from_spec(spec_)
+        sys.modules[modname] = mod
+        spec_.loader.exec_module(mod)
+    else:
+        if ":" in target:
+            target, name = target.split(":", 1)
+        mod = importlib.import_module(target)
+    app = mod
+    for part in name.split("."):
+        app = getattr(app, part, None)
+        if app is None:
+            raise AttributeError("%s has no callable %r" % (spec["target"], name))
+    if not callable(app):
+        raise TypeError("%r in %s is not callable" % (name, spec["target"]))
+    return app
+
+
 def runtime():
     """`CPython 3.11.2`: what `ready` messages report."""
     return "%s %s" % (sys.implementation.name, ".".join(map(str, sys.version_info[:3])))
@@ -160,11 +197,17 @@ def frame(t, sid, payload=b""):
 
 
 class Connection:
-    """The worker's end of the transport: framed reads into one buffer, locked writes."""
+    """The worker's end of the transport: framed reads into one buffer, locked writes.
+
+    Reads go into one preallocated 256 KiB buffer (`recv_into`), then the bytes read are appended to
+    the frame buffer: `recv(262144)` would allocate (and shrink) 256 KiB per read, which glibc may
+    serve with mmap/mremap/munmap on every request."""
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.rbuf = bytearray(262144)
+        self.rview = memoryview(self.rbuf)
         self.wlock = threading.Lock()
         self.closed = False
 
@@ -180,15 +223,15 @@ class Connection:
                     del buf[:end]
                     return t, sid, payload
             try:
-                data = self.sock.recv(262144)
+                n = self.sock.recv_into(self.rbuf)
             except InterruptedError:
                 continue
             except OSError:
-                data = b""
-            if not data:
+                n = 0
+            if not n:
                 self.closed = True
                 return None
-            buf += data
+            buf += self.rview[:n]
 
     def send(self, data):
         with self.wlock:
@@ -201,16 +244,16 @@ class Connection:
         """For select()-driven loops: one recv, then every complete frame as (type, stream,
         payload); None at end of file."""
         try:
-            data = self.sock.recv(262144)
+            n = self.sock.recv_into(self.rbuf)
         except (BlockingIOError, InterruptedError):
-            data = None
+            n = -1
         except OSError:
-            data = b""
-        if data == b"":
+            n = 0
+        if n == 0:
             self.closed = True
             return None
-        if data:
-            self.buf += data
+        if n > 0:
+            self.buf += self.rview[:n]
         out = []
         buf = self.buf
         while len(buf) >= 9:

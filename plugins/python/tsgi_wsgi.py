@@ -28,6 +28,7 @@ from tsgi_transport import (
     _pack_hdr,
     encode_head,
     frame,
+    load_app,
     parse_vars,
     runtime,
 )
@@ -221,39 +222,6 @@ class App(object):
             if app is not None:
                 return app
         return self.default
-
-
-def load_app(spec):
-    """Import one app: {'kind': 'file'|'module', 'target': ..., 'callable': ...}."""
-    kind, target, name = spec["kind"], spec["target"], spec.get("callable") or "application"
-    if kind == "file":
-        import importlib.util
-
-        path = os.path.abspath(target)
-        d = os.path.dirname(path)
-        if d not in sys.path:
-            sys.path.insert(0, d)
-        modname = "tsgi_file_" + "".join(c if c.isalnum() else "_" for c in path)
-        spec_ = importlib.util.spec_from_file_location(modname, path)
-        if spec_ is None or spec_.loader is None:
-            raise ImportError("cannot load wsgi-file %r" % target)
-        mod = importlib.util.module_from_spec(spec_)
-        sys.modules[modname] = mod
-        spec_.loader.exec_module(mod)
-    else:
-        import importlib
-
-        if ":" in target:
-            target, name = target.split(":", 1)
-        mod = importlib.import_module(target)
-    app = mod
-    for part in name.split("."):
-        app = getattr(app, part, None)
-        if app is None:
-            raise AttributeError("%s has no callable %r" % (spec["target"], name))
-    if not callable(app):
-        raise TypeError("%r in %s is not callable" % (name, spec["target"]))
-    return app
 
 
 class Worker(object):

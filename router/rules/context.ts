@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/log/logger.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
+import type { WebSocketHandshake } from '../../core/request/websocket.js';
 import { statusReason } from '../http-status.js';
 import { parseCookies, parseQuery, type RouteVarSource, routeVariable } from './route-vars.js';
 import type { Rule } from './rule.js';
@@ -135,6 +136,25 @@ class ShapedSink implements ResponseSink {
   }
 
   head(status: number, reason: string, headers: string[], bodyLength: number): void {
+    this.inner.head(status, reason, this.shape(status, headers), bodyLength);
+  }
+
+  /** A WebSocket handshake the edge offers: accepting it shapes the 101's headers like any head. */
+  get websocket(): WebSocketHandshake | undefined {
+    const hs = this.inner.websocket;
+    if (!hs) return undefined;
+    return {
+      subprotocols: hs.subprotocols,
+      accept: (subprotocol, headers, events) => hs.accept(subprotocol, this.shape(101, [...headers]), events),
+    };
+  }
+
+  /** The raw connection for a passthrough (the upstream's answer is relayed byte for byte). */
+  takeover(): ReturnType<NonNullable<ResponseSink['takeover']>> {
+    return this.inner.takeover?.() ?? null;
+  }
+
+  private shape(status: number, headers: string[]): string[] {
     const ctx = this.ctx;
     const shaping = ctx.shaping!;
     ctx.answered = true;
@@ -143,7 +163,7 @@ class ShapedSink implements ResponseSink {
     if (shaping.runResponse) shaping.runResponse(ctx);
     appendLines(out, shaping.addHeaders);
     appendLines(out, ctx.extraHeaders);
-    this.inner.head(status, reason, out, bodyLength);
+    return out;
   }
 
   write(chunk: Buffer): boolean {

@@ -206,6 +206,9 @@ test('WebSocket handshakes pass through the http action to a ws upstream', async
     `^/ws http:${up.address}`,
     '--route',
     '^/nows return:404',
+    // Header rules wrap the sink; the handshake must still reach the upstream untouched.
+    '--add-header',
+    'X-Front: tsgi',
   ]);
   try {
     const url = tsgi.url().replace('http:', 'ws:');
@@ -228,7 +231,10 @@ test('WebSocket handshakes pass through the http action to a ws upstream', async
     assert.equal(got[2], 'binary:100000');
     const refused = new WebSocket(`${url}/nows`);
     const status = await new Promise<number>((resolve) => {
-      refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refused.on('unexpected-response', (_req, res) => {
+        assert.equal(res.headers['x-front'], 'tsgi', 'a refusal goes through the header rules');
+        resolve(res.statusCode ?? 0);
+      });
       refused.on('error', () => resolve(-1));
     });
     assert.equal(status, 404, 'a rule can still answer an upgrade request');
