@@ -1,5 +1,6 @@
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { websocketTally } from '../../core/metrics/websocket.js';
 import type { StreamOutcome, WorkerChannel } from '../../core/plugin/types.js';
 import type { TsgiRequest } from '../../core/request/request.js';
 import type { ResponseSink } from '../../core/request/sink.js';
@@ -155,7 +156,16 @@ export class HttpChannel implements WorkerChannel {
     if (head.length) client.socket.write(head);
     if (client.head.length) worker.write(client.head);
     this.tunnels.add(client.socket);
-    client.socket.once('close', () => this.tunnels.delete(client.socket));
+    // a WebSocket counts in the instance's WebSocket gauges (its messages are the app's: not parsed here)
+    const ws = x.sink.websocket !== undefined;
+    if (ws) {
+      websocketTally.open++;
+      websocketTally.opened++;
+    }
+    client.socket.once('close', () => {
+      this.tunnels.delete(client.socket);
+      if (ws) websocketTally.open--;
+    });
     for (const [from, to] of [
       [client.socket, worker],
       [worker, client.socket],

@@ -43,6 +43,8 @@ function loaderSpecifier(loader: string, cwd: string): string {
  */
 class NodeRunner implements Runner {
   private readonly sockets = new SocketDir('tsgi-node-');
+  /** WebSocket handshakes reach the app's own `upgrade` handler; the connection is passed through (channel.ts). */
+  readonly websockets = true;
 
   constructor(
     readonly app: string,

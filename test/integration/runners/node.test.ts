@@ -445,7 +445,14 @@ describe('node runner: deploys and memory, like every worker', () => {
 
 describe('node runner: WebSockets (the ws package) through the master', () => {
   test("handshake, text and 4 MiB binary echo; the tunnel holds no slot and is out of harakiri's reach", async () => {
-    const tsgi = await start(`${NODE}/ws-app.mjs`, ['--node-concurrency', '1', '--harakiri', '1']);
+    const tsgi = await start(`${NODE}/ws-app.mjs`, [
+      '--node-concurrency',
+      '1',
+      '--harakiri',
+      '1',
+      '--prometheus',
+      '127.0.0.1:0',
+    ]);
     try {
       const base = tsgi.url();
       const wsUrl = `${base.replace('http:', 'ws:')}/chat?room=1`;
@@ -467,9 +474,20 @@ describe('node runner: WebSockets (the ws package) through the master', () => {
       assert.doesNotMatch(tsgi.output, /HARAKIRI/);
       const second = await wsConnect(wsUrl);
       assert.match(String(await second.next()), /^hello /);
+      const both = await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_websocket_connections') === 2,
+        'two WebSockets open',
+      );
+      assert.equal(sampleValue(both, 'tsgi_websocket_connections_total'), 2);
       second.ws.close();
       ws.close();
       await Promise.all([closed(ws), closed(second.ws)]);
+      await scrapeUntil(
+        await metricsUrl(tsgi),
+        (m) => sampleValue(m, 'tsgi_websocket_connections') === 0,
+        'the WebSockets closed',
+      );
     } finally {
       assert.equal(await tsgi.stop(), 0);
     }
