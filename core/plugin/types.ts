@@ -166,7 +166,8 @@ export interface Runner {
   /** Concurrent request slots per worker (WSGI `threads`, ASGI concurrency). */
   readonly slots: number;
   /**
-   * True when its workers serve WebSocket sessions (ASGI's `websocket` scope). The master answers a
+   * True when its workers serve WebSocket sessions (ASGI's `websocket` scope, a Node app's own
+   * `upgrade` handler). The master answers a
    * WebSocket handshake for any other runner with 400 instead of dispatching it.
    */
   readonly websockets?: boolean;
