@@ -167,8 +167,8 @@ export interface Runner {
   readonly slots: number;
   /**
    * True when its workers serve WebSocket sessions (ASGI's `websocket` scope, a Node app's own
-   * `upgrade` handler). The master answers a
-   * WebSocket handshake for any other runner with 400 instead of dispatching it.
+   * `upgrade` handler). The master answers a WebSocket handshake for any other runner with 400
+   * instead of dispatching it.
    */
   readonly websockets?: boolean;
   /** Start worker `workerId` (1-based). Errors are reported through the returned process. */
