@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { builtinPlugins } from '../plugins/index.js';
+import { clientArgs, runPtyClient } from '../plugins/pty/client.js';
+import { startConsoles } from '../plugins/pty/server.js';
 import {
   ConfigExitRequest,
   formatShowConfig,
@@ -38,6 +40,7 @@ function usage(registry: PluginRegistry): string {
     'Usage: tsgi [options...]        (every option also works as `name = value` in an ini file)',
     '       tsgi --ini app.ini       tsgi app.ini',
     '       tsgi top ADDR            live view of a stats server (instance or emperor)',
+    '       tsgi --pty-connect ADDR  attach this terminal to a console (--pty-uconnect: framed); Ctrl-] detaches',
     '',
     'Examples:',
     '  tsgi --http-socket 127.0.0.1:8080 --wsgi-file app.py --processes 4',
@@ -95,6 +98,15 @@ async function runEmperor(argv: readonly string[]): Promise<void> {
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'top') {
     process.exitCode = await runTop(argv.slice(1));
+    return;
+  }
+  if (argv.some((a) => /^--pty-u?connect(=|$)/.test(a))) {
+    try {
+      process.exitCode = await runPtyClient(clientArgs(argv)!);
+    } catch (err) {
+      process.stderr.write(`tsgi: ${err instanceof TsgiError ? err.message : (err as Error).message}\n`);
+      process.exitCode = ExitCode.USAGE;
+    }
     return;
   }
   const registry = new PluginRegistry(builtinPlugins);
@@ -157,21 +169,22 @@ export async function main(argv: readonly string[]): Promise<void> {
   channels.lifecycle.subscribe(onLifecycle);
   await master.boot(config);
   channels.lifecycle.unsubscribe(onLifecycle);
-  if (ready) startServices(master, log);
+  if (ready) startServices(master, log, link);
 }
 
 /**
  * Core services that read the running instance: request log, log reopening, metrics (the
- * `prometheus` listener), the stats server. (The emperor link attaches before boot: it must see the
+ * `prometheus` listener), the stats server, the consoles (reported to the emperor). (The emperor link attaches before boot: it must see the
  * first `ready`.)
  */
-function startServices(master: Master, log: Logger): void {
+function startServices(master: Master, log: Logger, link: EmperorLink | null): void {
   if (!master.current) return;
   attachRequestLog(master, log);
   maintainLog(master, log);
   instrumentInstance(master, log.sink);
   startMetricsServer(master, log);
   startStatsServer(master, log, version());
+  startConsoles(master, log, (consoles) => link?.consoles(consoles));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

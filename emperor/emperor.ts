@@ -3,7 +3,7 @@ import type { Logger } from '../core/log/logger.js';
 import { Blacklist } from './blacklist.js';
 import { type Identity, prepareWorkdir, type VassalTemplates, vassalArgs, vassalIdentity } from './launch.js';
 import type { Scanner, Snapshot, VassalSpec } from './scanner.js';
-import { VASSAL_STATES, Vassal, type VassalExit, type VassalState } from './vassal.js';
+import { VASSAL_STATES, Vassal, type VassalExit, type VassalOutput, type VassalState } from './vassal.js';
 
 /** The emperor's settings, in the units it uses internally. */
 export interface EmperorSettings {
@@ -18,6 +18,8 @@ export interface EmperorSettings {
   readonly requiredHeartbeatMs: number;
   readonly tyrant: boolean;
   readonly log: Logger;
+  /** Where vassals' stdout and stderr go; default the emperor's log descriptor (inherited). */
+  readonly output?: VassalOutput;
   /** Called when every vassal is gone after `stop()`. */
   readonly onStopped: () => void;
 }
@@ -29,6 +31,30 @@ export interface EmperorCounters {
   reloads: number;
   blacklistings: number;
 }
+
+/**
+ * What an operator may ask of one vassal (the dashboard): a graceful or chain reload, stop (it stays
+ * stopped until started), start (a stopped or blacklisted vassal, now), unblacklist (start a
+ * blacklisted vassal now and forget its failures).
+ */
+export type VassalAction = 'reload' | 'chain-reload' | 'stop' | 'start' | 'unblacklist';
+
+/** Every action, for validation of requests. */
+export const VASSAL_ACTIONS: readonly VassalAction[] = [
+  'reload',
+  'chain-reload',
+  'stop',
+  'start',
+  'unblacklist',
+];
+
+const ACTION_WORDS: Readonly<Record<VassalAction, string>> = {
+  reload: 'a graceful reload',
+  'chain-reload': 'a chain reload',
+  stop: 'a stop',
+  start: 'a start',
+  unblacklist: 'the end of the blacklisting',
+};
 
 /** Curse tolerance when neither the option nor the vassal says (uWSGI's default), seconds. */
 const DEFAULT_CURSE_TOLERANCE_S = 30;
@@ -94,6 +120,10 @@ export class Emperor {
   }
 
   private update(v: Vassal, spec: VassalSpec): void {
+    if (v.held) {
+      v.spec = spec; // stopped by an operator: the new version starts when they start it
+      return;
+    }
     const owner = (x: VassalSpec) => (x.owner ? `${x.owner.uid}:${x.owner.gid}` : '');
     const ownerChanged = this.s.tyrant && owner(spec) !== owner(v.spec);
     if (v.state === 'cursed') {
@@ -119,6 +149,7 @@ export class Emperor {
 
   private remove(v: Vassal, why: string): void {
     v.successor = null;
+    v.held = false; // its file is gone: once stopped it is forgotten, not kept as `stopped`
     if (!v.proc) {
       this.forget(v, why);
       return;
@@ -162,7 +193,7 @@ export class Emperor {
       return;
     }
     this.counters.spawns++;
-    v.spawn(vassalArgs(v.spec, this.s.templates), id, this.log.sink.fd);
+    v.spawn(vassalArgs(v.spec, this.s.templates), id, this.s.output ?? this.log.sink.fd);
     if (v.proc?.pid)
       this.log.info(
         `vassal ${v.name} spawned (pid ${v.pid}${id.uid !== null ? `, uid ${id.uid} gid ${id.gid}` : ''})`,
@@ -181,6 +212,11 @@ export class Emperor {
     if (v.timer) clearTimeout(v.timer);
     v.timer = null;
     const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+    if (v.state === 'cursed' && v.held && this.stopping === 'none') {
+      v.state = 'stopped';
+      this.log.info(`vassal ${v.name} stopped (${how}); it stays stopped until started`);
+      return;
+    }
     if (v.state === 'cursed') {
       const next = v.successor;
       if (next && this.stopping === 'none') {
@@ -243,6 +279,60 @@ export class Emperor {
         this.counters.reloads++;
         v.reload(v.spec);
       }
+  }
+
+  /**
+   * Apply an operator's action to the vassal `name`, logging it with `who` asked for it.
+   * @returns null when done or under way, else why it does not apply (unknown vassal, wrong state).
+   */
+  act(name: string, action: VassalAction, who: string): string | null {
+    const v = this.vassals.get(name);
+    if (!v) return `no vassal named ${name}`;
+    if (this.stopping !== 'none') return 'the emperor is stopping';
+    const why = this.refusal(v, action);
+    if (why) return why;
+    this.log.info(`${who} asked for ${ACTION_WORDS[action]} of vassal ${name}`);
+    switch (action) {
+      case 'reload':
+      case 'chain-reload':
+        this.counters.reloads++;
+        v.reload(v.spec, action === 'chain-reload');
+        break;
+      case 'stop':
+        v.held = true;
+        v.successor = null;
+        this.blacklist.remove(v.name);
+        if (v.proc) v.curse(true, this.curseToleranceMs(v));
+        else {
+          if (v.timer) clearTimeout(v.timer);
+          v.timer = null;
+          v.state = 'stopped';
+        }
+        break;
+      case 'start':
+      case 'unblacklist':
+        v.held = false;
+        this.blacklist.remove(v.name);
+        this.startVassal(v, false);
+        break;
+    }
+    return null;
+  }
+
+  /** Why `action` does not apply to `v` in its current state, or null. */
+  private refusal(v: Vassal, action: VassalAction): string | null {
+    const s = v.state;
+    switch (action) {
+      case 'reload':
+      case 'chain-reload':
+        return v.proc && s !== 'cursed' ? null : `vassal ${v.name} is ${s}, not running`;
+      case 'stop':
+        return s === 'stopped' || s === 'cursed' ? `vassal ${v.name} is already ${s}` : null;
+      case 'start':
+        return s === 'stopped' || s === 'blacklisted' ? null : `vassal ${v.name} is ${s}, not stopped`;
+      case 'unblacklist':
+        return s === 'blacklisted' ? null : `vassal ${v.name} is ${s}, not blacklisted`;
+    }
   }
 
   /** Empty the blacklist and start every waiting vassal now (SIGURG). */

@@ -6,6 +6,9 @@ import { ConfigError, TsgiError } from '../core/errors.js';
 import { Logger, LogSink } from '../core/log/logger.js';
 import { closeListener, type Listener } from '../core/net/listeners.js';
 import { version } from '../core/version.js';
+import { newToken } from './dashboard/auth.js';
+import { LogTails } from './dashboard/log-tail.js';
+import { Dashboard, TAIL_LINES } from './dashboard/server.js';
 import { DirScanner } from './dir-scanner.js';
 import { Emperor } from './emperor.js';
 import { emperorRegistry, scrape } from './metrics.js';
@@ -23,6 +26,7 @@ function usage(index: OptionIndex): string {
   const lines = [
     "Usage: tsgi-emperor [DIR | 'GLOB' | redis://host:port/db?key=HASH ...] [options...]",
     '       tsgi --emperor DIR [options...]',
+    '       tsgi-emperor console [NAME] [options...]   list vassal consoles, or attach to one',
     '',
     `Runs one tsgi instance (vassal) per .ini file in DIR (default ${DEFAULT_VASSALS}) or per field of a`,
     'Redis hash: a new file starts a vassal, a newer mtime reloads it, removal stops it.',
@@ -136,6 +140,9 @@ async function govern(s: Settings, explicitCurse: boolean, log: Logger): Promise
     // Bounded: a log destination that stopped reading must not keep the emperor alive.
     void log.sink.end(2000).finally(() => process.exit(0));
   };
+  // with the dashboard, vassal output goes through the emperor (kept for the log tail, then logged)
+  const tails = s['emperor-dashboard'] ? new LogTails(TAIL_LINES) : null;
+  tails?.subscribe((_, line) => log.sink.line(line.text));
   const emperor = new Emperor({
     scanners,
     templates: {
@@ -152,6 +159,7 @@ async function govern(s: Settings, explicitCurse: boolean, log: Logger): Promise
     requiredHeartbeatMs: s['emperor-required-heartbeat'] * 1000,
     tyrant: s['emperor-tyrant'],
     log,
+    ...(tails ? { output: (v, chunk) => tails.push(v.name, chunk.toString('utf8')) } : {}),
     onStopped: finish,
   });
   log.info(`tsgi ${version()} emperor starting (pid ${process.pid}): ${monitors.join(' ')}`);
@@ -169,6 +177,17 @@ async function govern(s: Settings, explicitCurse: boolean, log: Logger): Promise
   if (s['emperor-prometheus']) {
     const own = emperorRegistry(emperor);
     servers.push(await serveMetrics(s['emperor-prometheus'], () => scrape(emperor, own), log));
+  }
+  if (s['emperor-dashboard']) {
+    const token = s['emperor-dashboard-token'] ?? newToken();
+    const dash = new Dashboard(
+      emperor,
+      { address: s['emperor-dashboard'], token, showSecrets: s['emperor-dashboard-secrets'] },
+      log,
+      tails!,
+    );
+    servers.push(await dash.start());
+    log.info(`dashboard on http://${dash.bound}/${s['emperor-dashboard-token'] ? '' : ` (token ${token})`}`);
   }
   installEmperorSignals(emperor);
   emperor.start();

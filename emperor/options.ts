@@ -60,6 +60,18 @@ export const emperorOptions = {
     help: 'serve Prometheus metrics on this address: the emperor’s own and every vassal’s, with a `vassal` label',
     origin: 'extension',
   }),
+  'emperor-dashboard': option.string({
+    help: 'serve the web dashboard (vassal table, vassal pages, actions) and its JSON API on this address: host:port, :port (loopback only) or a unix socket path',
+    origin: 'extension',
+  }),
+  'emperor-dashboard-token': option.string({
+    help: 'the token that opens the dashboard (bearer header or login form); default: a random one, generated at start and written to the emperor’s log. Set it in an ini file: the command line is visible to every user in ps',
+    origin: 'extension',
+  }),
+  'emperor-dashboard-secrets': option.bool({
+    help: 'show env values and passwords in the vassal configs the dashboard displays (hidden by default)',
+    origin: 'extension',
+  }),
   'emperor-redis-dir': option.path({
     help: 'working directory base of Redis vassals: each runs in <dir>/<name> (created if missing)',
     default: 'redis-vassals',

@@ -35,13 +35,14 @@ function vassalStats(v: Vassal, emperor: Emperor) {
     blacklist_delay: bl?.delayMs ?? 0,
     last_exit: v.lastExit ? { code: v.lastExit.code, signal: v.lastExit.signal, at: v.lastExit.atS } : null,
     listeners: v.listeners,
+    consoles: v.consoles,
   };
 }
 
 /**
  * The emperor's stats document: uWSGI's keys (`core/emperor.c`, `emperor_send_stats`: version, pid,
  * uid, gid, cwd, emperor, emperor_tyrant, throttle_level, vassals[], blacklist[]) plus, per vassal,
- * `state`, `blacklist_delay` (ms), `last_exit` ({code, signal, at}) and `listeners`. Times are epoch
+ * `state`, `blacklist_delay` (ms), `last_exit` ({code, signal, at}), `listeners` and `consoles`. Times are epoch
  * seconds as in uWSGI. `throttle_level` is 0: tsgi has no global spawn throttle.
  */
 export function emperorStats(
@@ -71,8 +72,8 @@ export function emperorStats(
   };
 }
 
-/** Bind one of the emperor's own listeners (stale unix sockets handled as for any tsgi listener). */
-function bindService(proto: string, address: string): Promise<Listener> {
+/** Bind one of the emperor’s own listeners (stale unix sockets handled as for any tsgi listener). */
+export function bindService(proto: string, address: string): Promise<Listener> {
   return bindListener({ proto, address, origin: null }, `${proto} ${address}`, {
     backlog: 64,
     chmod: null,

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/log/logger.js';
+import { publish } from '../core/master/events.js';
+import { emperorChannels } from './events.js';
 import { type Identity, TSGI_CLI } from './launch.js';
 import {
   EMPEROR_ENV,
@@ -8,6 +10,8 @@ import {
   type ListenerAddress,
   type MetricJSON,
   parseVassalMessage,
+  type QueryAnswer,
+  type QueryWhat,
   type VassalMessage,
 } from './messages.js';
 import type { VassalSpec } from './scanner.js';
@@ -17,9 +21,17 @@ import type { VassalSpec } from './scanner.js';
  * `spawning` (process started, not loyal yet) → `loyal` (every worker ready, listeners accepting) ⇄
  * `reloading` (graceful reload under way); `cursed` (asked to stop, killed after the curse
  * tolerance); `blacklisted` (failed before becoming loyal, waiting for its delay); `refused` (not
- * started: tyrant rules, bad identity).
+ * started: tyrant rules, bad identity); `stopped` (stopped by an operator from the dashboard, kept
+ * until started again or its config disappears).
  */
-export type VassalState = 'spawning' | 'loyal' | 'reloading' | 'cursed' | 'blacklisted' | 'refused';
+export type VassalState =
+  | 'spawning'
+  | 'loyal'
+  | 'reloading'
+  | 'cursed'
+  | 'blacklisted'
+  | 'refused'
+  | 'stopped';
 
 /** Every state, for metrics and the status table. */
 export const VASSAL_STATES: readonly VassalState[] = [
@@ -29,6 +41,7 @@ export const VASSAL_STATES: readonly VassalState[] = [
   'cursed',
   'blacklisted',
   'refused',
+  'stopped',
 ];
 
 /** How a vassal process ended. */
@@ -38,6 +51,9 @@ export interface VassalExit {
   /** Epoch seconds. */
   readonly atS: number;
 }
+
+/** Where a vassal's stdout and stderr go: a descriptor it inherits, or a function fed its output. */
+export type VassalOutput = number | ((v: Vassal, chunk: Buffer) => void);
 
 /** What a vassal tells the emperor about. */
 export interface VassalEvents {
@@ -52,17 +68,22 @@ const nowS = () => Math.floor(Date.now() / 1000);
  * the bookkeeping uWSGI's emperor stats show. It speaks the typed protocol of `messages.ts` over the
  * process's IPC channel; decisions (respawn, blacklist, stop) belong to the emperor.
  *
- * Invariant: at most one process per vassal; `proc` is null in `blacklisted` and `refused`.
+ * Invariant: at most one process per vassal; `proc` is null in `blacklisted`, `refused` and `stopped`.
+ * Each change of state or process is published on `tsgi:emperor:vassal` (see `events.ts`).
  */
 export class Vassal {
-  state: VassalState = 'spawning';
+  private current: VassalState = 'spawning';
   proc: ChildProcess | null = null;
+  /** An operator stopped it: once its process is gone it stays `stopped` (not respawned). */
+  held = false;
   /** Every worker ready and listeners accepting, in the current process. */
   loyal = false;
   /** The process started and reported on the channel (uWSGI's `ready`). */
   ready = false;
   identity: Identity = { uid: null, gid: null };
   listeners: readonly ListenerAddress[] = [];
+  /** Its consoles as it reported them (`tsgi-emperor console NAME` attaches to the first). */
+  consoles: readonly ListenerAddress[] = [];
   /** The vassal's own graceful-stop bound, seconds (from its `loyal` message). */
   mercyS = 0;
   /** Spawns and reloads after the first start (uWSGI's `respawns`). */
@@ -74,6 +95,8 @@ export class Vassal {
   readonly bornS: number;
   readonly firstRunS = nowS();
   lastRunS = 0;
+  /** Epoch seconds when the current process started (0: none). */
+  startedAtS = 0;
   lastLoyalS = 0;
   lastReadyS = 0;
   lastHeartbeatS = 0;
@@ -84,10 +107,12 @@ export class Vassal {
   timer: NodeJS.Timeout | null = null;
   /** The refusal already logged for the current spec version. */
   refusal: string | null = null;
-  private reloadPending = false;
+  /** A reload asked for while another runs or before loyalty: null, or whether it is a chain reload. */
+  private reloadPending: { chain: boolean } | null = null;
   private outbox: EmperorMessage[] = [];
-  private nextMetricsId = 1;
-  private readonly metricsWaiters = new Map<number, (m: readonly MetricJSON[] | null) => void>();
+  private nextRequestId = 1;
+  /** Callers waiting for a `metrics` or `answer` message, by request id (null: no answer). */
+  private readonly waiters = new Map<number, (m: VassalMessage | null) => void>();
 
   constructor(
     public spec: VassalSpec,
@@ -101,18 +126,30 @@ export class Vassal {
     return this.spec.name;
   }
 
+  get state(): VassalState {
+    return this.current;
+  }
+
+  set state(next: VassalState) {
+    if (next === this.current) return;
+    const previous = this.current;
+    this.current = next;
+    publish(emperorChannels.vassal, () => ({ vassal: this, previous }));
+  }
+
   get pid(): number {
     return this.proc?.pid ?? 0;
   }
 
   /**
    * Start the vassal's `tsgi` process in its own process group (so a curse can kill its whole tree),
-   * with the IPC channel on fd 3 and its output on the emperor's log fd.
+   * with the IPC channel on fd 3 and its output on the emperor's log fd (a number) or piped to
+   * `output` (a function: the dashboard's log tail).
    */
-  spawn(args: readonly string[], identity: Identity, logFd: number): void {
+  spawn(args: readonly string[], identity: Identity, output: VassalOutput): void {
     this.identity = identity;
     this.loyal = this.ready = false;
-    this.reloadPending = false;
+    this.reloadPending = null;
     this.lastHeartbeatAtMs = 0;
     this.cursedAtS = 0;
     this.outbox = [];
@@ -123,7 +160,8 @@ export class Vassal {
       child = spawn(process.execPath, [TSGI_CLI, ...args], {
         cwd: this.spec.cwd,
         env: { ...process.env, [EMPEROR_ENV]: '1' },
-        stdio: ['ignore', logFd, logFd, 'ipc'],
+        stdio:
+          typeof output === 'number' ? ['ignore', output, output, 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,
         ...(identity.uid !== null ? { uid: identity.uid } : {}),
         ...(identity.gid !== null ? { gid: identity.gid } : {}),
@@ -135,13 +173,18 @@ export class Vassal {
       return;
     }
     this.proc = child;
+    this.startedAtS = nowS();
+    if (typeof output === 'function')
+      for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => output(this, d));
+    publish(emperorChannels.vassal, () => ({ vassal: this, previous: this.state }));
     let ended = false;
     const end = (code: number | null, signal: NodeJS.Signals | null) => {
       if (ended) return;
       ended = true;
       this.proc = null;
-      for (const w of this.metricsWaiters.values()) w(null);
-      this.metricsWaiters.clear();
+      this.startedAtS = 0;
+      for (const w of this.waiters.values()) w(null);
+      this.waiters.clear();
       this.lastExit = { code, signal, atS: nowS() };
       this.events.onExit(this, this.lastExit);
     };
@@ -153,13 +196,16 @@ export class Vassal {
     child.on('exit', (code, signal) => end(code, signal));
   }
 
-  /** A new version of the config: reload gracefully (in-band vassals get the new text first). */
-  reload(spec: VassalSpec): void {
+  /**
+   * A new version of the config: reload gracefully (in-band vassals get the new text first). With
+   * `chain`, the workers are replaced one at a time with the config kept (an operator's chain reload).
+   */
+  reload(spec: VassalSpec, chain = false): void {
     this.spec = spec;
     this.respawns++;
     this.lastRunS = nowS();
-    if (this.state === 'loyal') this.sendReload();
-    else this.reloadPending = true; // applied once loyal or once the running reload ends
+    if (this.state === 'loyal') this.sendReload(chain);
+    else this.reloadPending = { chain }; // applied once loyal or once the running reload ends
   }
 
   /**
@@ -195,29 +241,46 @@ export class Vassal {
     }
   }
 
-  /** The vassal's metrics (prom-client JSON), or null if it does not answer within `timeoutMs`. */
-  metrics(timeoutMs: number): Promise<readonly MetricJSON[] | null> {
+  /**
+   * The vassal's metrics (prom-client JSON; only the families in `names` when given), or null if it
+   * does not answer within `timeoutMs`.
+   */
+  async metrics(timeoutMs: number, names?: readonly string[]): Promise<readonly MetricJSON[] | null> {
+    const m = await this.request(timeoutMs, (id) =>
+      names ? { type: 'metrics-request', id, names } : { type: 'metrics-request', id },
+    );
+    return m?.type === 'metrics' ? m.metrics : null;
+  }
+
+  /** The vassal's stats document or resolved config (see `QueryWhat`), or null without an answer in time. */
+  async query(what: QueryWhat, timeoutMs: number): Promise<QueryAnswer | null> {
+    const m = await this.request(timeoutMs, (id) => ({ type: 'query', id, what }));
+    return m?.type === 'answer' ? m : null;
+  }
+
+  /** Send the request `make(id)` and wait for the message answering that id (null: none in time). */
+  private request(timeoutMs: number, make: (id: number) => EmperorMessage): Promise<VassalMessage | null> {
     if (!this.proc || !this.ready || this.state === 'cursed') return Promise.resolve(null);
-    const id = this.nextMetricsId++;
+    const id = this.nextRequestId++;
     return new Promise((resolve) => {
       const t = setTimeout(() => {
-        this.metricsWaiters.delete(id);
+        this.waiters.delete(id);
         resolve(null);
       }, timeoutMs);
-      this.metricsWaiters.set(id, (m) => {
+      this.waiters.set(id, (m) => {
         clearTimeout(t);
-        this.metricsWaiters.delete(id);
+        this.waiters.delete(id);
         resolve(m);
       });
-      this.send({ type: 'metrics-request', id });
+      this.send(make(id));
     });
   }
 
-  private sendReload(): void {
-    this.reloadPending = false;
+  private sendReload(chain: boolean): void {
+    this.reloadPending = null;
     this.state = 'reloading';
     if (this.spec.source.kind === 'inline') this.send({ type: 'config', text: this.spec.source.text });
-    this.send({ type: 'reload' });
+    this.send(chain ? { type: 'reload', chain: true } : { type: 'reload' });
   }
 
   private onMessage(raw: unknown): void {
@@ -246,7 +309,10 @@ export class Vassal {
         this.mercyS = msg.mercyS;
         if (this.state === 'spawning') this.state = 'loyal';
         this.events.onLoyal(this);
-        if (this.reloadPending && this.state === 'loyal') this.sendReload();
+        if (this.reloadPending && this.state === 'loyal') this.sendReload(this.reloadPending.chain);
+        break;
+      case 'consoles':
+        this.consoles = msg.consoles;
         break;
       case 'reloaded':
       case 'reload-failed':
@@ -258,7 +324,7 @@ export class Vassal {
             `vassal ${this.name}: reload failed, still serving the previous config: ${msg.detail}`,
           );
         if (this.state === 'reloading') this.state = 'loyal';
-        if (this.reloadPending && this.state === 'loyal') this.sendReload();
+        if (this.reloadPending && this.state === 'loyal') this.sendReload(this.reloadPending.chain);
         break;
       case 'heartbeat':
         this.lastHeartbeatAtMs = performance.now();
@@ -267,7 +333,8 @@ export class Vassal {
       case 'stopping':
         break;
       case 'metrics':
-        this.metricsWaiters.get(msg.id)?.(msg.metrics);
+      case 'answer':
+        this.waiters.get(msg.id)?.(msg);
         break;
     }
   }

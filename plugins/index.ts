@@ -8,6 +8,7 @@ import { httpPlugin } from './http/index.js';
 import { nodePlugin } from './node/index.js';
 import { phpPlugin } from './php/index.js';
 import { psgiPlugin } from './psgi/index.js';
+import { ptyPlugin } from './pty/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
 
@@ -28,4 +29,5 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   routerPlugin,
   frontPlugin,
   subscribePlugin,
+  ptyPlugin,
 ];

@@ -16,6 +16,7 @@ if [ "${1:-}" = "--test-deps" ]; then
     nginx redis-server php-cgi libfcgi-bin libplack-perl
     python3-starlette python3-uvicorn python3-websockets
     wrk
+    chromium                                   # the emperor dashboard's real-browser test (playwright-core)
   )
 fi
 missing=()

@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { attachDaemon2Option, smartDaemonOption } from '../master/daemon-spec.js';
 import { type OptionSpec, option, parseIntStrict } from './option.js';
 
 /**
@@ -153,4 +154,15 @@ export const lifecycleOptions = {
   'attach-daemon': option.strings({
     help: 'run this command beside the instance (via /bin/sh -c), restart it when it dies, stop it with the instance',
   }),
+  'smart-attach-daemon': smartDaemonOption(
+    false,
+    'PIDFILE[,CHECKS] COMMAND: a daemon that forks itself and writes PIDFILE; tracked by the pidfile, started again when its pid is gone, left running across reloads and stops',
+  ),
+  'smart-attach-daemon2': smartDaemonOption(
+    true,
+    'PIDFILE[,CHECKS] COMMAND: like smart-attach-daemon for a command that does not fork: tsgi detaches it and writes PIDFILE',
+  ),
+  'attach-daemon2': attachDaemon2Option(
+    'a daemon with key=value options: cmd, pidfile, daemonize, freq, stopsignal, reloadsignal, uid, gid, chdir, pty (run on a pseudo-terminal), name (log prefix)',
+  ),
 } as const;

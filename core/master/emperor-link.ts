@@ -5,10 +5,15 @@ import {
   type ListenerAddress,
   type MetricJSON,
   parseEmperorMessage,
+  type QueryAnswer,
+  type QueryWhat,
+  type StatsDoc,
   type VassalMessage,
 } from '../../emperor/messages.js';
 import type { Logger } from '../log/logger.js';
 import { collectProcessMetrics, registry } from '../metrics/registry.js';
+import { statsDocument } from '../stats/stats.js';
+import { version } from '../version.js';
 import { channels, type MasterLifecycleEvent } from './events.js';
 import type { Master } from './master.js';
 
@@ -22,6 +27,13 @@ export function inlineConfigName(argv: readonly string[]): string | null {
     if (v.startsWith(INLINE_CONFIG_SCHEME)) return v.slice(INLINE_CONFIG_SCHEME.length);
   }
   return null;
+}
+
+/** The registry as JSON: every family, or only those named (unknown names are left out). */
+async function gatherMetrics(names: readonly string[] | undefined): Promise<MetricJSON[]> {
+  if (!names) return (await registry.getMetricsAsJSON()) as unknown as MetricJSON[];
+  const metrics = names.map((n) => registry.getSingleMetric(n)).filter((m) => m !== undefined);
+  return (await Promise.all(metrics.map((m) => m.get()))) as unknown as MetricJSON[];
 }
 
 /**
@@ -101,6 +113,7 @@ export class EmperorLink {
         break;
       }
       case 'reloaded':
+      case 'chain-reloaded':
         this.send({ type: 'reloaded', generation: ev.generation, listeners: this.listeners() });
         this.startHeartbeat(master.current?.core.heartbeat ?? 0);
         break;
@@ -112,6 +125,11 @@ export class EmperorLink {
         this.send({ type: 'stopping' });
         break;
     }
+  }
+
+  /** Tell the emperor which consoles this vassal serves (`proto` `pty` raw, `pty-u` framed). */
+  consoles(list: readonly ListenerAddress[]): void {
+    this.send({ type: 'consoles', consoles: list });
   }
 
   private listeners(): ListenerAddress[] {
@@ -134,7 +152,7 @@ export class EmperorLink {
         for (const w of this.textWaiters.splice(0)) w();
         break;
       case 'reload':
-        if (this.master) void this.master.reload();
+        if (this.master) void this.master.reload(msg.chain ? { chain: true, rereadConfig: false } : {});
         break;
       case 'stop':
         if (this.master) this.master.stop(msg.graceful);
@@ -142,13 +160,33 @@ export class EmperorLink {
         break;
       case 'metrics-request':
         collectProcessMetrics();
-        registry.getMetricsAsJSON().then(
-          (metrics) =>
-            this.send({ type: 'metrics', id: msg.id, metrics: metrics as unknown as MetricJSON[] }),
+        gatherMetrics(msg.names).then(
+          (metrics) => this.send({ type: 'metrics', id: msg.id, metrics }),
           (err: Error) => this.log?.warn(`tsgi: cannot gather metrics for the emperor: ${err.message}`),
         );
         break;
+      case 'query':
+        this.answer(msg.id, msg.what).then(
+          (a) => this.send(a),
+          (err: Error) => this.send({ type: 'answer', id: msg.id, what: msg.what, error: err.message }),
+        );
+        break;
     }
+  }
+
+  /** The stats document (no per-core lists: those carry request headers) or the resolved config. */
+  private async answer(id: number, what: QueryWhat): Promise<QueryAnswer> {
+    const cur = this.master?.current;
+    if (!cur) return { type: 'answer', id, what, error: 'not booted yet' };
+    if (what === 'config')
+      return {
+        type: 'answer',
+        id,
+        what,
+        entries: cur.config.entries.map((e) => ({ key: e.key, value: e.value })),
+      };
+    const stats = await statsDocument(this.master!, { version: version(), noCores: true });
+    return { type: 'answer', id, what, stats: stats as unknown as StatsDoc };
   }
 
   /** The emperor is gone (its end of the channel closed): stop gracefully; never outlive it. */

@@ -41,7 +41,15 @@ export class MasterServices {
       'chain-reload': new TouchWatch(c['touch-chain-reload'], prev?.['chain-reload']),
     };
     this.updateFifo(c['master-fifo']);
-    this.daemons.sync(c['attach-daemon'], env);
+    this.daemons.sync(
+      [
+        ...c['attach-daemon'],
+        ...c['smart-attach-daemon'],
+        ...c['smart-attach-daemon2'],
+        ...c['attach-daemon2'],
+      ],
+      env,
+    );
   }
 
   /** The first touched file and what it asks for, or null (every watch is polled). */

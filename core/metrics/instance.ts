@@ -242,6 +242,27 @@ function defineMetrics(): void {
     },
   });
   new client.Counter({
+    name: 'tsgi_daemon_restarts_total',
+    help: 'Times each attached daemon was started again after dying, by daemon (its log prefix name)',
+    labelNames: ['daemon'],
+    registers,
+    collect() {
+      this.reset();
+      for (const d of each((s) => s.master.attachedDaemons()) ?? []) this.inc({ daemon: d.name }, d.respawns);
+    },
+  });
+  new client.Gauge({
+    name: 'tsgi_daemon_up',
+    help: 'Whether each attached daemon is running (1) or down (0), by daemon',
+    labelNames: ['daemon'],
+    registers,
+    collect() {
+      this.reset();
+      for (const d of each((s) => s.master.attachedDaemons()) ?? [])
+        this.set({ daemon: d.name }, d.pid > 0 ? 1 : 0);
+    },
+  });
+  new client.Counter({
     name: 'tsgi_log_dropped_lines_total',
     help: 'Log lines dropped because the log destination was too slow (a full pipe or disk)',
     registers,

@@ -38,6 +38,8 @@ export interface ServiceSpec {
   onConnection(socket: Socket): void;
   /** The line logged once bound. */
   boundLine(info: ListenerInfo): string;
+  /** Mode of a unix socket file (consoles use 0600); default: as created (umask). */
+  readonly chmod?: number;
 }
 
 /**
@@ -65,7 +67,7 @@ export function runService(master: Master, log: Logger, spec: ServiceSpec): () =
     bindListener(
       { proto: spec.name, address: want.address, origin: want.origin },
       `${spec.name} ${want.address}`,
-      { backlog: 128, chmod: null, chown: null },
+      { backlog: 128, chmod: spec.chmod ?? null, chown: null },
     ).then(
       (l) => {
         if (closed || current !== entry) {

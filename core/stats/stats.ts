@@ -142,11 +142,21 @@ export async function statsDocument(master: Master, opts: StatsOptions): Promise
       can_offload: 0,
     })),
     workers: await Promise.all(workers.map((w) => workerStats(w, opts.noCores))),
+    ...daemonStats(master),
     tsgi: {
       uptime_ms: Math.round(performance.now()),
       generation: cur?.n ?? 0,
       requests: master.requestsTotal,
     },
+  };
+}
+
+/** uWSGI's `daemons: [{cmd, pid, respawns}]` (only when there are any, as uWSGI), plus tsgi's name and kind. */
+function daemonStats(master: Master): { daemons?: Array<Record<string, unknown>> } {
+  const list = master.attachedDaemons();
+  if (list.length === 0) return {};
+  return {
+    daemons: list.map((d) => ({ cmd: d.cmd, pid: d.pid, respawns: d.respawns, name: d.name, kind: d.kind })),
   };
 }
 

@@ -15,6 +15,7 @@ import type {
   WorkerProcess,
 } from '../../core/plugin/types.js';
 import { FramedWorker } from '../../core/transport/framed-worker.js';
+import type { AppConsole } from '../pty/contract.js';
 import { PythonPrototype } from './prototype.js';
 
 /** Options of the Python runner (uWSGI's python plugin names, plus `python-bin`). */
@@ -64,6 +65,7 @@ export const pythonOptions = {
 type AppSpec = { kind: 'file' | 'module'; target: string; callable: string; prefix?: string };
 
 const WORKER_PY = fileURLToPath(new URL('./worker.py', import.meta.url));
+const CONSOLE_PY = fileURLToPath(new URL('./console.py', import.meta.url));
 
 /** `target` of a mount or module: a .py path (file) or a dotted module, optionally `:callable`. */
 function appSpec(target: string, callable: string): AppSpec {
@@ -175,24 +177,34 @@ export const pythonPlugin: PluginDescriptor<typeof pythonOptions> = {
     const description = app
       ? `python wsgi ${app.target}${app.kind === 'file' || !app.target.includes(':') ? `:${callable}` : ''}`
       : 'python wsgi (mounts)';
+    const python = interpreter(options['python-bin'], options.home, cwd);
+    const workerConfig = {
+      app,
+      mounts,
+      pythonpath: options.pythonpath,
+      threads: core.threads,
+      multiprocess: core.processes > 1,
+      manageScriptName: options['manage-script-name'],
+      description,
+      server: 'tsgi_wsgi',
+    };
     const runner = new PythonRunner(
       description,
       core.threads,
-      interpreter(options['python-bin'], options.home, cwd),
+      python,
       cwd,
-      {
-        app,
-        mounts,
-        pythonpath: options.pythonpath,
-        threads: core.threads,
-        multiprocess: core.processes > 1,
-        manageScriptName: options['manage-script-name'],
-        description,
-        server: 'tsgi_wsgi',
-      },
+      workerConfig,
       core['lazy-apps'] || core.lazy,
     );
-    return { provides: { runner }, cleanup: () => runner.stop() };
+    const appConsole: AppConsole = {
+      program: (env) => ({
+        file: python,
+        args: [CONSOLE_PY],
+        cwd,
+        env: { ...env, TSGI_WORKER_CONFIG: JSON.stringify(workerConfig) },
+      }),
+    };
+    return { provides: { runner, 'app-console': appConsole }, cleanup: () => runner.stop() };
   },
 };
 

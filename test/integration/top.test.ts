@@ -4,67 +4,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { startObserved, statsAddr } from '../helpers/observe.js';
-import { FIXTURES, fetchRaw, requireTool, runs, TSGI_BIN, tempDir, waitFor } from '../helpers/tsgi.js';
+import { Terminal } from '../helpers/terminal.js';
+import { FIXTURES, fetchRaw, requireTool, runs, TSGI_BIN, tempDir } from '../helpers/tsgi.js';
 import { freePort, hasUwsgi, UwsgiProcess } from '../helpers/uwsgi-instance.js';
 
 const APP = `${FIXTURES}/apps/observe.py`;
 const hasTmux = () => runs('tmux', ['-V']);
 
-/** A terminal driven as a person would: a private tmux server, keys in, screen text out. */
-class Terminal {
-  private readonly sock: string;
-
-  constructor(
-    private readonly dir: string,
-    cols = 120,
-    rows = 30,
-    command = 'sh',
-  ) {
-    this.sock = join(dir, 'tmux.sock');
-    this.tmux('new-session', '-d', '-s', 'main', '-x', String(cols), '-y', String(rows), command);
-  }
-
-  tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-S', this.sock, ...args], { timeout: 10_000 }).toString();
-  }
-
-  /** The visible screen, one string per row. */
-  screen(): string {
-    return this.tmux('capture-pane', '-p', '-t', 'main');
-  }
-
-  keys(...keys: string[]): void {
-    this.tmux('send-keys', '-t', 'main', ...keys);
-  }
-
-  /** Run a shell command line in the pane (typed, then Enter). */
-  type(line: string): void {
-    this.keys('-l', line);
-    this.keys('Enter');
-  }
-
-  async waitScreen(pred: (s: string) => boolean, what: string, timeoutMs = 10_000): Promise<string> {
-    let last = '';
-    await waitFor(
-      () => {
-        last = this.screen();
-        return pred(last);
-      },
-      timeoutMs,
-      `${what}; screen:\n${last}`,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- last screen ---\n${this.screen()}`);
-    });
-    return last;
-  }
-
-  close(): void {
-    try {
-      this.tmux('kill-server');
-    } catch {}
-  }
-
+/** The shared terminal, plus `tsgi top` runs that record the tty settings before and after. */
+class TopTerminal extends Terminal {
   /** Run `tsgi top ARGS` in the shell, recording the tty settings before and after. */
   runTop(args: string): void {
     const before = join(this.dir, 'stty.before');
@@ -86,7 +34,7 @@ describe('tsgi top, driven under tmux', { skip: requireTool(hasTmux, 'tmux') }, 
   test('shows workers, refreshes as requests arrive, quits on q and restores the terminal', async () => {
     const dir = tempDir();
     const tsgi = await startObserved(['--processes', '2']);
-    const term = new Terminal(dir.path);
+    const term = new TopTerminal(dir.path);
     try {
       const addr = await statsAddr(tsgi);
       term.runTop(addr);
@@ -119,7 +67,7 @@ describe('tsgi top, driven under tmux', { skip: requireTool(hasTmux, 'tmux') }, 
   test('Ctrl-C quits cleanly too; a narrow terminal cuts lines; an address that is down says so and retries', async () => {
     const dir = tempDir();
     const tsgi = await startObserved();
-    const term = new Terminal(dir.path, 50, 20);
+    const term = new TopTerminal(dir.path, 50, 20);
     try {
       term.runTop(await statsAddr(tsgi));
       const s = await term.waitScreen((x) => /WID/.test(x), 'the table');
@@ -158,7 +106,7 @@ describe('tsgi top, driven under tmux', { skip: requireTool(hasTmux, 'tmux') }, 
       );
     const statsPort = await freePort();
     const emperor = new UwsgiProcess(['--emperor', vassals, '--emperor-stats', `127.0.0.1:${statsPort}`]);
-    const term = new Terminal(dir.path, 120, 20);
+    const term = new TopTerminal(dir.path, 120, 20);
     try {
       await emperor.waitForLine(/vassal alpha\.ini is ready/);
       await emperor.waitForLine(/vassal beta\.ini is ready/);

@@ -21,9 +21,11 @@ describe('uwsgi action', () => {
     timeout: 60_000,
   }, async () => {
     const ports = [await freePort(), await freePort()];
+    // No --master: each node is one process, so SIGKILL really closes its socket (with a master,
+    // its orphaned worker would still accept for a moment and drop the request: a 502, not a failover).
     const nodes = await Promise.all(
       ports.map((p) =>
-        startUwsgi(['--plugin', 'python3', '--socket', `127.0.0.1:${p}`, '--wsgi-file', APP, '--master'], p),
+        startUwsgi(['--plugin', 'python3', '--socket', `127.0.0.1:${p}`, '--wsgi-file', APP], p),
       ),
     );
     const tsgi = await startTsgi([

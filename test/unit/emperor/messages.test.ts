@@ -54,3 +54,40 @@ test('emperor messages', () => {
   assert.equal(parseEmperorMessage({ type: 'metrics-request', id: '1' }), null);
   assert.equal(parseEmperorMessage({ type: 'exec', cmd: 'rm' }), null);
 });
+
+test('the dashboard messages: query, answer, chain reload, metrics by name', () => {
+  assert.deepEqual(parseEmperorMessage({ type: 'query', id: 3, what: 'config' }), {
+    type: 'query',
+    id: 3,
+    what: 'config',
+  });
+  assert.deepEqual(parseEmperorMessage({ type: 'reload', chain: true }), { type: 'reload', chain: true });
+  assert.deepEqual(parseEmperorMessage({ type: 'metrics-request', id: 1, names: ['a'] }), {
+    type: 'metrics-request',
+    id: 1,
+    names: ['a'],
+  });
+  const answer = { type: 'answer', id: 3, what: 'config', entries: [{ key: 'master', value: 'true' }] };
+  assert.deepEqual(parseVassalMessage(answer), answer);
+  const stats = { type: 'answer', id: 4, what: 'stats', stats: { workers: [{ id: 1 }], pid: 9 } };
+  assert.deepEqual(parseVassalMessage(stats), stats);
+  assert.deepEqual(parseVassalMessage({ type: 'answer', id: 5, what: 'stats', error: 'not booted yet' }), {
+    type: 'answer',
+    id: 5,
+    what: 'stats',
+    error: 'not booted yet',
+  });
+  for (const bad of [
+    { type: 'query', id: 1, what: 'secrets' },
+    { type: 'query', id: 'x', what: 'config' },
+    { type: 'reload', chain: 'yes' },
+    { type: 'metrics-request', id: 1, names: [1] },
+  ])
+    assert.equal(parseEmperorMessage(bad), null, JSON.stringify(bad));
+  for (const bad of [
+    { type: 'answer', id: 1, what: 'config', entries: [{ key: 'a' }] },
+    { type: 'answer', id: 1, what: 'stats', stats: { workers: 'no' } },
+    { type: 'answer', id: 1, what: 'env', error: 'x' },
+  ])
+    assert.equal(parseVassalMessage(bad), null, JSON.stringify(bad));
+});
