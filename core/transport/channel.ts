@@ -55,7 +55,8 @@ export class FramedChannel implements WorkerChannel {
     private readonly onControl: (msg: WorkerControl) => void,
     private readonly onProtocolError: (err: Error) => void,
   ) {
-    this.reader = new FrameReader((t, s, b, st, en) => this.frame(t, s, b, st, en));
+    // Response bodies are relayed as they arrive, never reassembled into whole frames.
+    this.reader = new FrameReader((t, s, b, st, en) => this.frame(t, s, b, st, en), Frame.RESP_DATA);
     socket.on('data', (chunk: Buffer) => {
       try {
         this.reader.push(chunk);

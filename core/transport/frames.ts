@@ -108,21 +108,40 @@ export class FrameError extends Error {
  * complete frame; the payload is `buf[start, end)`. During the call, `limit` is the end of the valid
  * bytes in `buf` (frames after this one may follow), and `stable` tells whether `buf` is the chunk
  * read from the socket (safe to keep) or the reader's reusable buffer (copy what you keep).
- * Partial frames are kept in one growing buffer.
+ * Partial frames are kept in one growing buffer, except frames of the `streamed` type (body data,
+ * whose boundaries mean nothing): their payload is handed on piece by piece as it arrives, straight
+ * from the socket's chunks, as several calls with that type and stream.
  */
 export class FrameReader {
   private readonly carry = new CarryOver(64 * 1024);
+  /** Payload bytes of a streamed frame still to come, and that frame's stream. */
+  private streamLeft = 0;
+  private streamId = 0;
   /** End of valid bytes in the buffer passed to the current `onFrame` call. */
   limit = 0;
   /** Whether the buffer passed to the current `onFrame` call may be kept without copying. */
   stable = true;
 
+  /**
+   * @param onFrame called for each frame (or piece of a streamed frame)
+   * @param streamed a frame type whose payload may be delivered in pieces (-1: none)
+   */
   constructor(
     private readonly onFrame: (type: number, stream: number, buf: Buffer, start: number, end: number) => void,
+    private readonly streamed = -1,
   ) {}
 
   /** Feed bytes read from the socket. @throws {FrameError} on an oversized frame. */
   push(chunk: Buffer): void {
+    if (this.streamLeft > 0) {
+      const n = Math.min(this.streamLeft, chunk.length);
+      this.streamLeft -= n;
+      this.limit = chunk.length;
+      this.stable = true;
+      this.onFrame(this.streamed, this.streamId, chunk, 0, n);
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
     const buf = this.carry.join(chunk);
     const len = this.carry.length;
     this.limit = len;
@@ -132,8 +151,16 @@ export class FrameReader {
       const size = buf.readUInt32LE(o + 5);
       if (size > MAX_FRAME_PAYLOAD)
         throw new FrameError(`frame of ${size} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
-      if (len - o < FRAME_HEADER_BYTES + size) break;
       const start = o + FRAME_HEADER_BYTES;
+      if (len - o < FRAME_HEADER_BYTES + size) {
+        if (buf[o] === this.streamed) {
+          this.streamLeft = size - (len - start);
+          this.streamId = buf.readUInt32LE(o + 1);
+          if (len > start) this.onFrame(this.streamed, this.streamId, buf, start, len);
+          o = len;
+        }
+        break;
+      }
       this.onFrame(buf[o]!, buf.readUInt32LE(o + 1), buf, start, start + size);
       o = start + size;
     }

@@ -15,6 +15,8 @@ interface Got {
   type: number;
   stream: number;
   payload: Buffer;
+  /** A streamed frame still receiving pieces. */
+  open?: boolean;
 }
 
 function reader(out: Got[]): FrameReader {
@@ -48,6 +50,49 @@ test('frames survive any split of the byte stream into chunks', () => {
         }
         assert.deepEqual(
           got,
+          frames.map((f) => ({ type: f.type, stream: f.stream, payload: f.payload })),
+        );
+      },
+    ),
+  );
+});
+
+test('a streamed type arrives in pieces, straight from the chunks, that add up to each frame', () => {
+  const typed = fc.record({
+    type: fc.constantFrom(Frame.RESP_DATA, Frame.HEAD, Frame.END),
+    stream: fc.integer({ min: 1, max: 3 }),
+    payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(typed, { maxLength: 20 }),
+      fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }),
+      (frames, cuts) => {
+        const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.stream, f.payload)));
+        const got: Got[] = [];
+        const r: FrameReader = new FrameReader((type, stream, buf, start, end) => {
+          const payload = buf.subarray(start, end);
+          const last = got[got.length - 1];
+          // Pieces of one streamed frame are glued back together to compare with what was sent.
+          if (type === Frame.RESP_DATA && last?.type === type && last.stream === stream && last.open) {
+            last.payload = Buffer.concat([last.payload, payload]);
+          } else got.push({ type, stream, payload: Buffer.from(payload), open: type === Frame.RESP_DATA });
+          if (type === Frame.RESP_DATA) {
+            const want = frames.filter((f) => f.type === type)[
+              got.filter((g) => g.type === type).length - 1
+            ]!;
+            if (got[got.length - 1]!.payload.length === want.payload.length)
+              got[got.length - 1]!.open = false;
+          }
+        }, Frame.RESP_DATA);
+        let o = 0;
+        for (let i = 0; o < bytes.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          r.push(bytes.subarray(o, o + n));
+          o += n;
+        }
+        assert.deepEqual(
+          got.map(({ type, stream, payload }) => ({ type, stream, payload })),
           frames.map((f) => ({ type: f.type, stream: f.stream, payload: f.payload })),
         );
       },
