@@ -18,7 +18,7 @@ const CLK_TCK = 100;
 export interface Server {
   readonly name: string;
   readonly child: ChildProcess;
-  readonly port: number;
+  readonly port: number | string;
   output: string;
 }
 
@@ -34,12 +34,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start `cmd args` in its own process group and wait until `port` accepts connections (≤ 30 s). */
+/**
+ * Start `cmd args` in its own process group and wait until `port` (a TCP port on 127.0.0.1, or a
+ * unix socket path) accepts connections (≤ 30 s).
+ */
 export async function startServer(
   name: string,
   cmd: string,
   args: string[],
-  port: number,
+  port: number | string,
   env: NodeJS.ProcessEnv = {},
   cwd = ROOT,
 ): Promise<Server> {
@@ -70,9 +73,9 @@ export async function startServer(
   return server;
 }
 
-function accepts(port: number): Promise<boolean> {
+function accepts(port: number | string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = typeof port === 'string' ? connect(port) : connect(port, '127.0.0.1');
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -228,6 +231,33 @@ export function startWrk(
   });
 }
 
+/**
+ * nginx in its own process group, with a config written to `dir`: one worker, no access log, temp
+ * paths in `dir`, `http` directives (an `upstream` block) and one server on 127.0.0.1:`listen` whose
+ * body is `server` (`location / { ... }`). As root, workers run as nobody.
+ */
+export async function startNginx(dir: string, listen: number, server: string, http = ''): Promise<Server> {
+  const root = process.getuid?.() === 0;
+  const conf = `${root ? 'user nobody nogroup;\n' : ''}worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n')}
+  ${http}
+  server { listen 127.0.0.1:${listen}; ${server} }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  return startServer(
+    'nginx',
+    'nginx',
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
+    listen,
+  );
+}
+
 /** A numeric command-line option of a benchmark script (`--seconds 10`), or `dflt`. */
 export function numberOption(name: string, dflt: number, argv = process.argv.slice(2)): number {
   const i = argv.indexOf(`--${name}`);
@@ -250,6 +280,31 @@ export function saveResults(name: string, data: unknown): string {
   const path = join(BENCH, 'results', `${name}.json`);
   writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
+}
+
+/** One measured case of a server-beside-server benchmark. */
+export interface ResultRow extends LoadResult {
+  /** The server setup, e.g. `tsgi node runner (2 workers)`. */
+  readonly server: string;
+  /** What was requested, e.g. `hello world`. */
+  readonly app: string;
+}
+
+/** The markdown table of result rows: case, server, req/s, latencies, CPU per request, RSS, errors. */
+export function resultTable(rows: readonly ResultRow[], caseHeader = 'app'): string {
+  return markdownTable(
+    [caseHeader, 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MB', 'errors / non-2xx'],
+    rows.map((r) => [
+      r.app,
+      r.server,
+      Math.round(r.rps),
+      r.p50ms.toFixed(2),
+      r.p99ms.toFixed(2),
+      Math.round(r.cpuUsPerReq),
+      Math.round(r.rssMB),
+      `${r.errors} / ${r.non2xx}`,
+    ]),
+  );
 }
 
 /** A markdown table from rows of cells. */

@@ -8,7 +8,7 @@
  * CPU time per request is reported for the app server (master and workers) and for nginx
  * separately, from /proc. Writes bench/results/protocols-nginx.json and prints a markdown table.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,6 +22,7 @@ import {
   runWrk,
   type Server,
   saveResults,
+  startNginx,
   startServer,
   stopServer,
 } from './lib.js';
@@ -115,29 +116,6 @@ const backends: Backend[] = [
   },
 ];
 
-/** nginx in its own process group with a config in `dir`. */
-async function startNginx(dir: string, listen: number, backend: Backend, port: number): Promise<Server> {
-  const root = process.getuid?.() === 0;
-  const conf = `${root ? 'user nobody nogroup;\n' : ''}worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n')}
-  ${backend.upstream?.(port) ?? ''}
-  server { listen 127.0.0.1:${listen}; location / { ${backend.pass(port)} } }
-}
-`;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  return startServer(
-    'nginx',
-    'nginx',
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
-    listen,
-  );
-}
-
 interface Row {
   backend: string;
   app: string;
@@ -163,7 +141,7 @@ async function main(): Promise<void> {
       const server = await b.start(c.file, port);
       let nginx: Server | null = null;
       try {
-        nginx = await startNginx(dir, listen, b, port);
+        nginx = await startNginx(dir, listen, `location / { ${b.pass(port)} }`, b.upstream?.(port));
         const url = `http://127.0.0.1:${listen}/`;
         runWrk(server, url, { seconds: 1, connections: CONNECTIONS, script: c.script });
         const nginxCpu0 = groupCpuSeconds(nginx.child.pid!);

@@ -2,8 +2,12 @@ import type { PluginDescriptor } from '../core/plugin/types.js';
 import { frontPlugin } from '../router/front/index.js';
 import { routerPlugin } from '../router/index.js';
 import { subscribePlugin } from '../router/subscribe/index.js';
+import { cgiPlugin } from './cgi/index.js';
 import { fastcgiPlugin } from './fastcgi/index.js';
 import { httpPlugin } from './http/index.js';
+import { nodePlugin } from './node/index.js';
+import { phpPlugin } from './php/index.js';
+import { psgiPlugin } from './psgi/index.js';
 import { ptyPlugin } from './pty/index.js';
 import { pythonPlugin } from './python/index.js';
 import { uwsgiPlugin } from './uwsgi/index.js';
@@ -18,6 +22,10 @@ export const builtinPlugins: readonly PluginDescriptor<any>[] = [
   uwsgiPlugin,
   fastcgiPlugin,
   pythonPlugin,
+  nodePlugin,
+  psgiPlugin,
+  cgiPlugin,
+  phpPlugin,
   routerPlugin,
   frontPlugin,
   subscribePlugin,

@@ -74,6 +74,10 @@ const ERROR_OPTIONS = new Set([
   'sharedarea',
   'queue',
   'legion',
+  // CGI mappings the cgi runner does not do (scripts would be looked up elsewhere, or not at all)
+  'cgi-from-docroot',
+  'cgi-loadlib',
+  'cgi-path-info',
   // routing: error chains, header collection, router mappers tsgi does not have
   ...[
     '',

@@ -95,7 +95,7 @@ export async function createGeneration(
   if (!runner && core['need-app'] && !hooks.some((h) => h.answersAll))
     throw new ConfigError(
       'TSGI_ERR_CONFIG_APP',
-      'no app is configured: give wsgi-file or module (or set need-app = false)',
+      'no app is configured: give wsgi-file or module (or node-app, psgi, php-docroot, cgi; or set need-app = false)',
       null,
       null,
     );

@@ -454,13 +454,14 @@ export class Master {
     const wasReady = w.readyAtMs > 0;
     const prev = w.state;
     const pred = w.predecessor;
-    const reason: WorkerExitReason = w.retireReason ?? (wasReady ? 'crash' : 'boot-failure');
+    const reason: WorkerExitReason = w.retireReason ?? exit.recycled ?? (wasReady ? 'crash' : 'boot-failure');
     if (prev !== 'retiring') this.letGo(w, reason);
     w.state = 'dead';
     this.table.forget(w);
     if (w.process.channel.inflight > 0) w.process.channel.failAll(502, 'the worker died');
     const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-    if (prev === 'retiring') this.log.info(`tsgi: worker ${w.id} (pid ${w.pid}) exited (${reason}, ${how})`);
+    if (prev === 'retiring' || exit.recycled)
+      this.log.info(`tsgi: worker ${w.id} (pid ${w.pid}) exited (${reason}, ${how})`);
     else
       this.log.error(
         `tsgi: worker ${w.id} (pid ${w.pid}) died (${how})${wasReady ? '' : ' before it was ready'}`,

@@ -166,8 +166,9 @@ export interface Runner {
   /** Concurrent request slots per worker (WSGI `threads`, ASGI concurrency). */
   readonly slots: number;
   /**
-   * True when its workers serve WebSocket sessions (ASGI's `websocket` scope). The master answers a
-   * WebSocket handshake for any other runner with 400 instead of dispatching it.
+   * True when its workers serve WebSocket sessions (ASGI's `websocket` scope, a Node app's own
+   * `upgrade` handler). The master answers a WebSocket handshake for any other runner with 400
+   * instead of dispatching it.
    */
   readonly websockets?: boolean;
   /** Start worker `workerId` (1-based). Errors are reported through the returned process. */
@@ -188,6 +189,12 @@ export interface SpawnContext {
 export interface WorkerExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /**
+   * Set by a runner whose worker ended by its own request limit (php-cgi exits after
+   * PHP_FCGI_MAX_REQUESTS, which the PHP runner sets from `max-requests`): the master counts the
+   * exit as recycling, not as a crash.
+   */
+  readonly recycled?: 'max-requests';
 }
 
 /**

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketHandshake } from './websocket.js';
 
@@ -47,9 +48,15 @@ export interface ResponseSink {
   readonly websocket?: WebSocketHandshake;
 }
 
-/** Standard reason phrases for the statuses tsgi itself generates. */
+/**
+ * Reason phrases: node's table (RFC 9110 and the IANA registry), with tsgi's wording for the
+ * statuses it generates itself. Used wherever an app or a script gave a status without a phrase
+ * (PHP's `Status: 418`, a PSGI status number).
+ */
 export const REASONS: Readonly<Record<number, string>> = {
+  ...(STATUS_CODES as Record<number, string>),
   400: 'Bad Request',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { WorkerChannel, WorkerExit, WorkerProcess } from '../plugin/types.js';
 import { FramedChannel, type WorkerControl } from './channel.js';
+import { ExitReport } from './exit-report.js';
 
 /** How to start a worker that speaks the framed transport on fd 3. */
 export interface FramedWorkerSpec {
@@ -31,8 +32,7 @@ export class FramedWorker implements WorkerProcess {
   readonly channel: WorkerChannel;
   readonly ready: Promise<void>;
   private readonly child: ChildProcess;
-  private exitInfo: WorkerExit | null = null;
-  private readonly exitCbs: Array<(e: WorkerExit) => void> = [];
+  private readonly exits = new ExitReport();
 
   constructor(spec: FramedWorkerSpec) {
     this.child = spawn(spec.command, [...spec.args], {
@@ -65,32 +65,25 @@ export class FramedWorker implements WorkerProcess {
     this.child.on('error', (err) => {
       spec.log.error(`tsgi: cannot start ${spec.label} (${spec.command}): ${err.message}`);
       rejectReady(err);
-      this.exited({ code: 127, signal: null });
+      this.exits.report({ code: 127, signal: null });
     });
     this.child.on('exit', (code, signal) => {
       rejectReady(new Error(`exited before it was ready (${signal ?? `exit code ${code}`})`));
       // Let the transport deliver what the worker wrote before dying, then report the exit.
-      if (socket && !socket.destroyed) socket.once('close', () => this.exited({ code, signal }));
-      else this.exited({ code, signal });
-      setTimeout(() => this.exited({ code, signal }), 1000).unref();
+      if (socket && !socket.destroyed)
+        this.exits.reportWhen({ code, signal }, (cb) => socket.once('close', cb));
+      else this.exits.report({ code, signal });
     });
   }
 
   onExit(cb: (exit: WorkerExit) => void): void {
-    if (this.exitInfo) cb(this.exitInfo);
-    else this.exitCbs.push(cb);
+    this.exits.onExit(cb);
   }
 
   kill(signal: NodeJS.Signals): void {
-    if (this.exitInfo) return;
+    if (this.exits.exit) return;
     try {
       this.child.kill(signal);
     } catch {}
-  }
-
-  private exited(info: WorkerExit): void {
-    if (this.exitInfo) return;
-    this.exitInfo = info;
-    for (const cb of this.exitCbs.splice(0)) cb(info);
   }
 }

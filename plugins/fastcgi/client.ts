@@ -184,6 +184,15 @@ export class UpstreamConnection implements FastcgiConnection {
     this.socket.cork();
     this.socket.write(encodeBeginRequest(REQUEST_ID, Role.RESPONDER, FCGI_KEEP_CONN));
     this.socket.write(encodeStream(RecordType.PARAMS, REQUEST_ID, params, true));
+    if (!body) {
+      // The empty STDIN in the same write: a server that answers and closes at once (php-cgi's last
+      // request under PHP_FCGI_MAX_REQUESTS) must not see a later write fail and cost the response.
+      f.stdinSent = true;
+      this.socket.write(encodeStream(RecordType.STDIN, REQUEST_ID, Buffer.alloc(0), true));
+      this.socket.uncork();
+      ex.touch();
+      return;
+    }
     this.socket.uncork();
     ex.touch();
     ex.pumpBody(
