@@ -46,6 +46,28 @@ interface ServerKind {
   start(app: string, port: number): Promise<Server>;
 }
 
+/** uWSGI with `plugins` listening through `flag` (and `extra`), master and WORKERS workers, no request log. */
+function uwsgiKind(
+  name: string,
+  id: string,
+  [plugins, flag]: [string, string],
+  extra: string[] = [],
+): ServerKind {
+  return {
+    name,
+    start: (app, port) =>
+      startServer(
+        id,
+        'uwsgi',
+        [
+          ...['--plugin', plugins, flag, `127.0.0.1:${port}`, ...extra, '--wsgi-file', join(APPS, app)],
+          ...['--master', '--processes', String(WORKERS), '--disable-logging', '--die-on-term', '--need-app'],
+        ],
+        port,
+      ),
+  };
+}
+
 const kinds: ServerKind[] = [
   {
     name: 'tsgi --http-socket',
@@ -68,76 +90,14 @@ const kinds: ServerKind[] = [
         port,
       ),
   },
-  {
-    name: 'uWSGI --http --http-keepalive',
-    start: (app, port) =>
-      startServer(
-        'uwsgi-http-ka',
-        'uwsgi',
-        [
-          '--plugin',
-          'python3,http',
-          '--http',
-          `127.0.0.1:${port}`,
-          '--http-keepalive',
-          '--wsgi-file',
-          join(APPS, app),
-          '--master',
-          '--processes',
-          String(WORKERS),
-          '--disable-logging',
-          '--die-on-term',
-          '--need-app',
-        ],
-        port,
-      ),
-  },
-  {
-    name: 'uWSGI --http',
-    start: (app, port) =>
-      startServer(
-        'uwsgi-http',
-        'uwsgi',
-        [
-          '--plugin',
-          'python3,http',
-          '--http',
-          `127.0.0.1:${port}`,
-          '--wsgi-file',
-          join(APPS, app),
-          '--master',
-          '--processes',
-          String(WORKERS),
-          '--disable-logging',
-          '--die-on-term',
-          '--need-app',
-        ],
-        port,
-      ),
-  },
-  {
-    name: 'uWSGI --http-socket',
-    start: (app, port) =>
-      startServer(
-        'uwsgi-http-socket',
-        'uwsgi',
-        [
-          '--plugin',
-          'python3',
-          '--http-socket',
-          `127.0.0.1:${port}`,
-          '--wsgi-file',
-          join(APPS, app),
-          '--master',
-          '--processes',
-          String(WORKERS),
-          '--disable-logging',
-          '--die-on-term',
-          '--need-app',
-        ],
-        port,
-      ),
-  },
+  uwsgiKind(
+    'uWSGI --http --http-keepalive',
+    'uwsgi-http-ka',
+    ['python3,http', '--http'],
+    ['--http-keepalive'],
+  ),
+  uwsgiKind('uWSGI --http', 'uwsgi-http', ['python3,http', '--http']),
+  uwsgiKind('uWSGI --http-socket', 'uwsgi-http-socket', ['python3', '--http-socket']),
   {
     name: 'gunicorn (sync)',
     start: (app, port) =>
