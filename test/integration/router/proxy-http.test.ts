@@ -158,6 +158,7 @@ describe('upstream pools', () => {
       assert.deepEqual(await round(60), [], 'the dead node costs a retry, never a failed request');
       assert.equal(seen.get('n2'), undefined);
       assert.ok((seen.get('n1') ?? 0) > 20 && (seen.get('n3') ?? 0) > 20, JSON.stringify([...seen]));
+      await tsgi.waitForLine(/marking 127\.0\.0\.1:\d+ as failed/); // log lines are written in 20 ms batches
       assert.equal(
         (tsgi.output.match(/marking 127\.0\.0\.1:\d+ as failed/g) ?? []).length,
         1,

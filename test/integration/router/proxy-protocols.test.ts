@@ -54,7 +54,7 @@ describe('uwsgi action', () => {
       assert.equal(v.headers['x-var-seen'], 'yes', 'vars set by rules reach the upstream app');
       await nodes[0]!.stop('SIGKILL');
       for (let i = 0; i < 6; i++) assert.equal((await fetchRaw(`${tsgi.url()}/pool/${i}`)).status, 200);
-      assert.match(tsgi.output, /apps => marking 127\.0\.0\.1:\d+ as failed/);
+      await tsgi.waitForLine(/apps => marking 127\.0\.0\.1:\d+ as failed/);
     } finally {
       await tsgi.stop();
       await Promise.all(nodes.map((n) => n.stop()));

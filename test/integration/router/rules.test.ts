@@ -109,7 +109,7 @@ describe('static files', () => {
           assert.equal(safe.status, 200, `${prefix}: static-safe allows the symlinked directory`);
           assert.equal(safe.body.toString(), 'logo\n');
         }
-        assert.match(tsgi.output, /security error/);
+        await tsgi.waitForLine(/security error/);
       } finally {
         await tsgi.stop();
       }

@@ -222,8 +222,9 @@ describe('static nodes', () => {
     timeout: 60_000,
   }, async () => {
     const port = await freePort();
+    // No --master: SIGKILL must close the node's socket (a master's orphaned worker would go on).
     const uw = await startUwsgi(
-      ['--plugin', 'python3', '--socket', `127.0.0.1:${port}`, '--wsgi-file', APP, '--master'],
+      ['--plugin', 'python3', '--socket', `127.0.0.1:${port}`, '--wsgi-file', APP],
       port,
     );
     const up = await startUpstream(join(FIXTURES, 'router', 'upstream.mjs'), 'httpnode');
@@ -251,6 +252,7 @@ describe('static nodes', () => {
         assert.equal(r.status, 200, 'no failed request: the dead node costs a retry');
         assert.equal(r.text, 'httpnode');
       }
+      await front.waitForLine(/marking 127\.0\.0\.1:\d+ as failed/); // log lines are written in 20 ms batches
       assert.equal((front.output.match(/marking 127\.0\.0\.1:\d+ as failed/g) ?? []).length, 1);
     } finally {
       await front.stop();
