@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../core/deps.js';
 import type { Logger } from '../core/log/logger.js';
 import { parseRedisUrl, type RedisSource } from './redis-url.js';
 import type { Scanner, Snapshot, VassalSpec } from './scanner.js';
@@ -57,7 +58,7 @@ export class RedisScanner implements Scanner {
   ) {
     this.src = parseRedisUrl(arg);
     this.channel = `__keyspace@${this.src.db}__:${this.src.key}`;
-    this.client = new Redis({
+    this.client = new (ioredis().Redis)({
       host: this.src.host,
       port: this.src.port,
       db: this.src.db,

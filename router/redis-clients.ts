@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../core/deps.js';
 
 /**
  * Redis connections of the router (ioredis), one per `host:port` address, opened on first use and
@@ -14,7 +15,7 @@ export class RedisClients {
   get(address: string): Redis {
     let c = this.clients.get(address);
     if (!c) {
-      c = new Redis({
+      c = new (ioredis().Redis)({
         ...redisTarget(address),
         lazyConnect: true,
         enableOfflineQueue: true,

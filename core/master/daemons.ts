@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import * as pty from 'node-pty';
+import { nodePty } from '../deps.js';
 import type { Logger } from '../log/logger.js';
 import { type DaemonSpec, plainDaemon } from './daemon-spec.js';
 import { FAST_DEATH_MS, respawnDelayMs } from './respawn.js';
@@ -225,7 +225,7 @@ export class Daemons {
   }
 
   private spawnPty(spec: DaemonSpec, env: NodeJS.ProcessEnv): Proc {
-    const term = pty.spawn('/bin/sh', ['-c', spec.cmd], {
+    const term = nodePty().spawn('/bin/sh', ['-c', spec.cmd], {
       ...this.spawnOptions(spec, env),
       env: { TERM: 'xterm-256color', ...env } as Record<string, string>,
       name: 'xterm-256color',

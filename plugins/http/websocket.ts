@@ -1,7 +1,8 @@
 import { type IncomingMessage, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { wsLib } from '../../core/deps.js';
 import type { Logger } from '../../core/log/logger.js';
 import { websocketTally } from '../../core/metrics/websocket.js';
 import type { ResponseSink } from '../../core/request/sink.js';
@@ -164,7 +165,7 @@ const TEXT = { binary: false } as const;
  * (one timer for all connections; it runs only while some are open).
  */
 export class WebSocketHub {
-  private readonly wss: WebSocketServer;
+  private server: WebSocketServer | null = null;
   private readonly links = new Set<Link>();
   private timer: NodeJS.Timeout | null = null;
   /** The subprotocol and extra headers of the handshake being completed (ws completes it synchronously). */
@@ -174,18 +175,24 @@ export class WebSocketHub {
   constructor(
     readonly settings: WebSocketSettings,
     readonly log: Logger,
-  ) {
-    this.wss = new WebSocketServer({
+  ) {}
+
+  /** The `ws` server, made at the first handshake (an edge that never sees one never loads `ws`). */
+  private get wss(): WebSocketServer {
+    if (this.server) return this.server;
+    const wss = new (wsLib().WebSocketServer)({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
-      maxPayload: settings.maxMessageBytes,
+      maxPayload: this.settings.maxMessageBytes,
       handleProtocols: () => this.chosen ?? false,
     });
-    this.wss.on('headers', (lines: string[]) => {
+    wss.on('headers', (lines: string[]) => {
       const x = this.extra;
       for (let i = 0; i < x.length; i += 2) lines.push(`${x[i]}: ${x[i + 1]}`);
     });
+    this.server = wss;
+    return wss;
   }
 
   /** The sink for a validated handshake: an ordinary raw-connection sink that can also accept. */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
-import * as pty from 'node-pty';
+import type * as pty from 'node-pty';
+import { nodePty } from '../../core/deps.js';
 import { PtyPacketDecoder } from './framing.js';
 
 /** A program to run in a console's pseudo-terminal. */
@@ -57,7 +58,7 @@ export class ConsoleSession {
     private readonly onEnd: (e: SessionEnd) => void,
   ) {
     const p = opts.program;
-    this.term = pty.spawn(p.file, [...p.args], {
+    this.term = nodePty().spawn(p.file, [...p.args], {
       name: p.env.TERM ?? 'xterm-256color',
       cols: opts.cols,
       rows: opts.rows,

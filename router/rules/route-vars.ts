@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lookup as mimeLookup } from 'mime-types';
+import { mimeTypes } from '../../core/deps.js';
 
 /**
  * uWSGI's route variables, `${name[arg]}` in rule arguments (core/routing.c, core/cookie.c,
@@ -82,7 +82,7 @@ export function queryValue(qs: string, name: string): string | null {
 /** MIME type for a file name by its extension (the `mime-types` database), or null. */
 export function mimeOf(name: string | undefined): string | null {
   if (!name) return null;
-  const t = mimeLookup(name);
+  const t = mimeTypes().lookup(name);
   return t === false ? null : t;
 }
 

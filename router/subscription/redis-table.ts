@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../../core/deps.js';
 import { ConfigError, type ConfigOrigin } from '../../core/errors.js';
 import type { Logger } from '../../core/log/logger.js';
 import type { Subscription } from './packet.js';
@@ -90,6 +91,7 @@ export class RedisSubscriptionTable {
       connectTimeout: 2000,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     };
+    const { Redis } = ioredis();
     this.client = new Redis(opts);
     this.subscriber = new Redis({ ...opts, enableOfflineQueue: true });
     this.client.on('error', () => {});
