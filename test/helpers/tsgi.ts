@@ -265,6 +265,17 @@ export async function startTsgi(
   return p;
 }
 
+/**
+ * `tsgi` on a free port serving a fixture project (`test/fixtures/<project>`) with two workers and
+ * Debian's python3, the one that has Flask, Django and Starlette; `args` name the app.
+ */
+export function startFixtureProject(project: string, args: string[]): Promise<TsgiProcess> {
+  return startTsgi([
+    ...['--http-socket', '127.0.0.1:0', '--python-bin', SYSTEM_PYTHON],
+    ...['--chdir', `${FIXTURES}/${project}`, '--processes', '2', ...args],
+  ]);
+}
+
 /** A response read whole. */
 export interface Reply {
   status: number;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { FIXTURES, requireTool, runs, SYSTEM_PYTHON, startTsgi, type TsgiProcess } from '../helpers/tsgi.js';
+import { requireTool, runs, SYSTEM_PYTHON, startFixtureProject, type TsgiProcess } from '../helpers/tsgi.js';
 
 const noFlask = requireTool(() => runs(SYSTEM_PYTHON, ['-c', 'import flask']), 'python3-flask (Debian)');
 const noDjango = requireTool(() => runs(SYSTEM_PYTHON, ['-c', 'import django']), 'python3-django (Debian)');
@@ -10,18 +10,7 @@ describe('a real Flask app', { skip: noFlask }, () => {
   let tsgi: TsgiProcess;
   let base: string;
   before(async () => {
-    tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--python-bin',
-      SYSTEM_PYTHON,
-      '--chdir',
-      `${FIXTURES}/flaskapp`,
-      '--module',
-      'app:app',
-      '--processes',
-      '2',
-    ]);
+    tsgi = await startFixtureProject('flaskapp', ['--module', 'app:app']);
     base = tsgi.url();
   });
   after(async () => {
@@ -83,20 +72,9 @@ describe('a real Django project', { skip: noDjango }, () => {
   let tsgi: TsgiProcess;
   let base: string;
   before(async () => {
-    tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--python-bin',
-      SYSTEM_PYTHON,
-      '--chdir',
-      `${FIXTURES}/djangoproj`,
-      '--module',
-      'site_conf.wsgi',
-      '--mount',
-      '/shop=site_conf.wsgi:application',
+    tsgi = await startFixtureProject('djangoproj', [
+      ...['--module', 'site_conf.wsgi', '--mount', '/shop=site_conf.wsgi:application'],
       '--manage-script-name',
-      '--processes',
-      '2',
     ]);
     base = tsgi.url();
   });

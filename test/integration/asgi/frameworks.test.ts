@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { closed, events, nextMessage, openWs, startAsgi, waitForEvent, wsUrl } from '../../helpers/asgi.js';
 import {
-  FIXTURES,
   fetchRaw,
   requireTool,
   runs,
   SYSTEM_PYTHON,
-  startTsgi,
+  startFixtureProject,
   type TsgiProcess,
   tempDir,
 } from '../../helpers/tsgi.js';
@@ -95,18 +94,7 @@ describe("Django's ASGI handler", { skip: noDjango }, () => {
   let tsgi: TsgiProcess;
   let base: string;
   before(async () => {
-    tsgi = await startTsgi([
-      '--http-socket',
-      '127.0.0.1:0',
-      '--python-bin',
-      SYSTEM_PYTHON,
-      '--chdir',
-      `${FIXTURES}/djangoproj`,
-      '--asgi',
-      'site_conf.asgi:application',
-      '--processes',
-      '2',
-    ]);
+    tsgi = await startFixtureProject('djangoproj', ['--asgi', 'site_conf.asgi:application']);
     base = tsgi.url();
   });
   after(async () => {
