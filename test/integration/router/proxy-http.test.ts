@@ -172,15 +172,19 @@ describe('upstream pools', () => {
     }
   });
 
-  test('timeouts: an upstream that never answers is 504; a connect that never completes is 504', async () => {
+  test('timeouts: an upstream that never answers is 504 (a pool timeout= wins over socket-timeout); a connect that never completes is 504', async () => {
     const a = await startUpstream(UPSTREAM, 'slow');
     const blackhole = await unansweredPort();
     const tsgi = await startTsgi([
       ...ROUTER_ONLY,
       '--socket-timeout',
       '1',
+      '--upstream',
+      `patient ${a.address} timeout=2`,
       '--route',
       `^/silent http:${a.address}`,
+      '--route',
+      '^/pooled/ http:patient',
       '--route',
       `^/nowhere http:127.0.0.1:${blackhole.port}`,
     ]);
@@ -188,6 +192,9 @@ describe('upstream pools', () => {
       const r = await fetchRaw(`${tsgi.url()}/silent`, { timeoutMs: 10_000 });
       assert.equal(r.status, 504);
       assert.match(r.text, /sent nothing for 1000 ms/);
+      const p = await fetchRaw(`${tsgi.url()}/pooled/silent`, { timeoutMs: 10_000 });
+      assert.equal(p.status, 504);
+      assert.match(p.text, /sent nothing for 2000 ms/, "the pool's own timeout");
       const c = await fetchRaw(`${tsgi.url()}/nowhere`, { timeoutMs: 10_000 });
       assert.equal(c.status, 504);
       assert.match(c.text, /timed out connecting/);
