@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { metricsUrl, scrape, scrapeUntil, stats, statsAddr } from '../helpers/observe.js';
 import { sampleValue as v } from '../helpers/prometheus.js';
@@ -270,39 +271,57 @@ describe('prometheus metrics, measured by causing each event', () => {
     }
   });
 
-  test('a log destination that never reads again does not keep a stopping instance alive', async () => {
-    const child = spawn(process.execPath, [TSGI_BIN, ...base(['--log-format', '%(uri) %(var.HTTP_X_PAD)'])], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-    };
-    child.stderr!.on('data', onData);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    try {
-      await waitFor(
-        () => /tsgi: ready/.test(out) && /listening on http:\/\/(\S+)/.test(out),
-        15_000,
-        'ready',
+  // stderr as a parent's pipe (a socketpair, as under the emperor or systemd) and as a FIFO (`| tee`).
+  for (const kind of ['socket', 'fifo'] as const)
+    test(`a log destination (${kind}) that never reads again does not keep a stopping instance alive`, async () => {
+      const dir = tempDir();
+      let fifoFd: number | null = null;
+      let reader: Readable | null = null;
+      if (kind === 'fifo') {
+        const fifo = join(dir.path, 'log.fifo');
+        execFileSync('mkfifo', [fifo]);
+        fifoFd = openSync(fifo, 'r+'); // the instance's stderr; read-write, so opening never blocks
+        reader = createReadStream(fifo);
+      }
+      const child = spawn(
+        process.execPath,
+        [TSGI_BIN, ...base(['--log-format', '%(uri) %(var.HTTP_X_PAD)'])],
+        {
+          stdio: ['ignore', 'ignore', fifoFd ?? 'pipe'],
+        },
       );
-      const url = `http://${/listening on http:\/\/(\S+)/.exec(out)![1]}`;
-      child.stderr!.off('data', onData);
-      child.stderr!.pause();
-      const pad = 'p'.repeat(4000);
-      for (let i = 0; i < 300; i++)
-        assert.equal((await fetchRaw(`${url}/ok`, { headers: { 'X-Pad': pad } })).status, 200);
-      child.kill('SIGTERM');
-      const code = await Promise.race([
-        exited,
-        new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 15_000)),
-      ]);
-      assert.equal(code, 0, 'exited 0 within 15 s although its stderr is full');
-    } finally {
-      child.stderr!.destroy();
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
+      if (fifoFd !== null) closeSync(fifoFd);
+      const log = reader ?? child.stderr!;
+      let out = '';
+      const onData = (d: Buffer | string) => {
+        out += d.toString();
+      };
+      log.on('data', onData);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      try {
+        await waitFor(
+          () => /tsgi: ready/.test(out) && /listening on http:\/\/(\S+)/.test(out),
+          15_000,
+          'ready',
+        );
+        const url = `http://${/listening on http:\/\/(\S+)/.exec(out)![1]}`;
+        log.off('data', onData);
+        log.pause();
+        const pad = 'p'.repeat(4000);
+        for (let i = 0; i < 300; i++)
+          assert.equal((await fetchRaw(`${url}/ok`, { headers: { 'X-Pad': pad } })).status, 200);
+        child.kill('SIGTERM');
+        const code = await Promise.race([
+          exited,
+          new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 15_000)),
+        ]);
+        assert.equal(code, 0, 'exited 0 within 15 s although its stderr is full');
+      } finally {
+        log.destroy();
+        if (child.exitCode === null) child.kill('SIGKILL');
+        dir.cleanup();
+      }
+    });
 
   test('a reload: new log-format, stats moved, prometheus added; reloads, generation and reload respawns counted', async () => {
     const dir = tempDir();
