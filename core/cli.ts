@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { builtinPlugins } from '../plugins/index.js';
-import { clientArgs, runPtyClient } from '../plugins/pty/client.js';
-import { startConsoles } from '../plugins/pty/server.js';
 import {
   ConfigExitRequest,
   formatShowConfig,
@@ -100,9 +98,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = await runTop(argv.slice(1));
     return;
   }
-  if (argv.some((a) => /^--pty-u?connect(=|$)/.test(a))) {
+  const command = builtinPlugins.find((p) => p.command?.matches(argv))?.command;
+  if (command) {
     try {
-      process.exitCode = await runPtyClient(clientArgs(argv)!);
+      process.exitCode = await command.run(argv);
     } catch (err) {
       process.stderr.write(`tsgi: ${err instanceof TsgiError ? err.message : (err as Error).message}\n`);
       process.exitCode = ExitCode.USAGE;
@@ -174,7 +173,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 
 /**
  * Core services that read the running instance: request log, log reopening, metrics (the
- * `prometheus` listener), the stats server, the consoles (reported to the emperor). (The emperor link attaches before boot: it must see the
+ * `prometheus` listener), the stats server; then the plugins' instance services (the consoles). (The emperor link attaches before boot: it must see the
  * first `ready`.)
  */
 function startServices(master: Master, log: Logger, link: EmperorLink | null): void {
@@ -184,7 +183,7 @@ function startServices(master: Master, log: Logger, link: EmperorLink | null): v
   instrumentInstance(master, log.sink);
   startMetricsServer(master, log);
   startStatsServer(master, log, version());
-  startConsoles(master, log, (consoles) => link?.consoles(consoles));
+  for (const plugin of builtinPlugins) plugin.instanceService?.({ master, log, emperor: link });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -3,7 +3,7 @@ import { OptionIndex } from '../core/config/option.js';
 import { resolveConfig } from '../core/config/resolve.js';
 import { TsgiError } from '../core/errors.js';
 import { fetchStats } from '../core/top/fetch.js';
-import { clientArgs, runPtyClient } from '../plugins/pty/client.js';
+import { builtinPlugins } from '../plugins/index.js';
 import { normalizeArgs } from './main.js';
 import { emperorOptions } from './options.js';
 
@@ -95,8 +95,9 @@ export async function runEmperorConsole(args: readonly string[]): Promise<number
   for (const p of PREFERENCE) {
     const c = v.consoles?.find((x) => x.proto === p.proto);
     if (!c) continue;
-    const token = clientArgs(['--pty-connect', c.address, ...tokenArgs])?.token ?? null;
-    return runPtyClient({ address: c.address, framed: p.framed, token });
+    // The pty plugin's own client command, as `tsgi --pty-[u]connect ADDR` runs it.
+    const client = builtinPlugins.find((d) => d.name === 'pty')?.command;
+    if (client) return client.run([p.framed ? '--pty-uconnect' : '--pty-connect', c.address, ...tokenArgs]);
   }
   process.stderr.write(
     `tsgi-emperor console: vassal '${v.id}' serves no console (set pty-usocket in its config)\n`,

@@ -3,6 +3,8 @@ import type { OptionTable, OptionValues } from '../config/option.js';
 import type { InstanceConfig } from '../config/resolve.js';
 import type { ConfigOrigin } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { EmperorLink } from '../master/emperor-link.js';
+import type { Master } from '../master/master.js';
 import type { TsgiRequest } from '../request/request.js';
 import type { ResponseSink } from '../request/sink.js';
 
@@ -34,6 +36,29 @@ export interface PluginDescriptor<T extends OptionTable = OptionTable> {
    * @throws {ConfigError} for option combinations that make no sense (pure checks only).
    */
   create(ctx: CreateContext<T>): PluginInstance;
+  /**
+   * A service that lives as long as the instance process, across reloads (the consoles): started
+   * once, after the first `ready`; it reads its options from `host.master.current` as reloads change
+   * them. Returns a function that stops it.
+   */
+  readonly instanceService?: (host: InstanceHost) => () => void;
+  /**
+   * A mode of the `tsgi` command that runs no instance (the console client, `--pty-connect`):
+   * `matches` claims the command line, `run` resolves to the exit code.
+   * @throws {TsgiError} from `run` for a usage error (the command exits 2)
+   */
+  readonly command?: {
+    matches(argv: readonly string[]): boolean;
+    run(argv: readonly string[]): Promise<number>;
+  };
+}
+
+/** What an instance service gets: the running master, the instance log, the emperor link if any. */
+export interface InstanceHost {
+  readonly master: Master;
+  readonly log: Logger;
+  /** The link to the emperor when this instance is a vassal, else null. */
+  readonly emperor: EmperorLink | null;
 }
 
 /** What `create` gets: its own typed options, the whole config, a logger. No I/O allowed. */

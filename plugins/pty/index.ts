@@ -1,15 +1,17 @@
 import { ConfigError } from '../../core/errors.js';
 import { parseAddress } from '../../core/net/address.js';
 import type { PluginDescriptor } from '../../core/plugin/types.js';
+import { clientArgs, runPtyClient } from './client.js';
 import { ptyOptions } from './options.js';
-import { isLoopback } from './server.js';
+import { isLoopback, startConsoles } from './server.js';
 
 const LISTEN_OPTIONS = ['pty-socket', 'pty-usocket', 'forkptyrouter', 'forkptyurouter'] as const;
 
 /**
  * Interactive consoles: `pty-socket`/`pty-usocket` (a pseudo-terminal per client running the app
- * console or `pty-exec`) and the forkpty router. The listeners run as a master service
- * ({@link startConsoles}); `create` only checks that TCP consoles are allowed.
+ * console or `pty-exec`) and the forkpty router. The listeners run as an instance service
+ * ({@link startConsoles}), the client (`--pty-connect`) as a command; `create` only checks that TCP
+ * consoles are allowed.
  */
 export const ptyPlugin: PluginDescriptor<typeof ptyOptions> = {
   id: 'service.pty',
@@ -18,6 +20,12 @@ export const ptyPlugin: PluginDescriptor<typeof ptyOptions> = {
   kind: 'service',
   summary: 'interactive consoles on pseudo-terminals (pty-socket, forkpty router)',
   options: ptyOptions,
+  instanceService: ({ master, log, emperor }) =>
+    startConsoles(master, log, (consoles) => emperor?.consoles(consoles)),
+  command: {
+    matches: (argv) => argv.some((a) => /^--pty-u?connect(=|$)/.test(a)),
+    run: (argv) => runPtyClient(clientArgs(argv)!),
+  },
   create({ options, config }) {
     for (const name of LISTEN_OPTIONS) {
       const address = options[name];
