@@ -520,9 +520,16 @@ describe("tsgi's client against uWSGI's forkpty-urouter (the framing oracle)", {
     try {
       await u.waitForLine(/spawned uWSGI forkptyrouter/);
       const client = runClient(term, dir.path, sock, 'uwsgi');
-      await new Promise((r) => setTimeout(r, 1000));
-      term.type('stty size');
-      await term.waitScreen((s) => s.includes('21 77'), 'the initial size in uWSGI’s pty');
+      // uWSGI's shell prompt looks like the outer one: ask again until the client has attached.
+      for (let i = 0; ; i++) {
+        term.type('stty size');
+        try {
+          await term.waitScreen((s) => s.includes('21 77'), 'the initial size in uWSGI’s pty', 3000);
+          break;
+        } catch (err) {
+          if (i === 4) throw err;
+        }
+      }
       term.tmux('resize-window', '-t', 'main', '-x', '99', '-y', '33');
       await new Promise((r) => setTimeout(r, 300));
       term.type('stty size; exit');
